@@ -1,0 +1,2 @@
+export { BackingStore, BlockIoError, WriteOptions, AllocationExtent } from './backing-store';
+export { MemoryBackingStore } from './memory-store';
