@@ -1,0 +1,223 @@
+/**
+ * The iSCSI target server: listens on portals, accepts connections, keeps
+ * the targets it serves and the sessions logged in to them (TSIH
+ * allocation, session reinstatement), and answers SendTargets.
+ */
+import { Server, Socket, createServer } from 'node:net';
+import { Logger } from 'pino';
+import { Connection, ConnectionHost, ConnectionTimers } from './connection';
+import { SendTargetsDirectory } from './discovery';
+import { LoginContext, LoginMachine } from './login';
+import { LoginPdu } from './pdu';
+import { Session, SessionGroup, SessionType } from './session';
+import { ChapSecrets, IscsiTarget, initiatorAllowed, makeNexus } from './target-port';
+
+export interface IscsiServerOptions {
+  readonly log: Logger;
+  /** Target portal group tag reported at login and in SendTargets. */
+  readonly portalGroupTag?: number;
+  /** Relative target port id of this server's target port (SPC-4). */
+  readonly relativeTargetPortId?: number;
+  readonly timers?: Partial<ConnectionTimers>;
+  /** Commands each session may have queued or running (the CmdSN window). */
+  readonly cmdWindow?: number;
+  /** CHAP required on discovery sessions, if set. */
+  readonly discoveryChap?: ChapSecrets | null;
+  /** Target-side negotiation limits (see params.ts). */
+  readonly limits?: LoginContext['limits'];
+}
+
+export const DEFAULT_TIMERS: ConnectionTimers = {
+  loginTimeoutMs: 15_000,
+  nopInIntervalMs: 5_000,
+  nopInTimeoutMs: 15_000,
+};
+
+export interface SessionInfo {
+  readonly tsih: number;
+  readonly initiatorName: string;
+  readonly isid: string;
+  readonly target: string | null;
+  readonly type: SessionType;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+}
+
+export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDirectory {
+  readonly log: Logger;
+  readonly timers: ConnectionTimers;
+  readonly portalGroupTag: number;
+  private readonly relativeTargetPortId: number;
+  private readonly cmdWindow: number;
+  private readonly discoveryChap: ChapSecrets | null;
+  private readonly limits: LoginContext['limits'];
+  private readonly targets = new Map<string, IscsiTarget>();
+  private readonly listeners: Server[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly sessions = new Map<number, { session: Session; conn: Connection }>();
+  private nextConnectionId = 1;
+  private nextTsih = 1;
+  private stopping = false;
+
+  constructor(options: IscsiServerOptions) {
+    this.log = options.log;
+    this.timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.portalGroupTag = options.portalGroupTag ?? 1;
+    this.relativeTargetPortId = options.relativeTargetPortId ?? 1;
+    this.cmdWindow = options.cmdWindow ?? 128;
+    this.discoveryChap = options.discoveryChap ?? null;
+    this.limits = options.limits;
+  }
+
+  /* ---------------- targets ---------------- */
+
+  addTarget(target: IscsiTarget): void {
+    if (this.targets.has(target.name)) throw new Error(`target ${target.name} is already served`);
+    this.targets.set(target.name, target);
+  }
+
+  /** Stop serving a target; its sessions are dropped. */
+  async removeTarget(name: string): Promise<void> {
+    this.targets.delete(name);
+    const closing = [...this.sessions.values()].filter((s) => s.session.target?.name === name).map((s) => s.conn.shutdown());
+    await Promise.all(closing);
+  }
+
+  listTargets(): IscsiTarget[] {
+    return [...this.targets.values()];
+  }
+
+  targetsAt(_localAddress: string, _localPort: number): Iterable<IscsiTarget> {
+    return this.targets.values();
+  }
+
+  /* ---------------- portals ---------------- */
+
+  /** Listen on a portal; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = createServer((socket) => this.accept(socket));
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error({ err }, 'portal error'));
+        this.listeners.push(server);
+        const addr = server.address();
+        const bound = typeof addr === 'object' && addr ? addr.port : port;
+        this.log.info({ host, port: bound }, 'portal listening');
+        resolve(bound);
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this, this.nextConnectionId++);
+    this.connections.add(conn);
+    conn.log.debug('connection accepted');
+  }
+
+  /* ---------------- ConnectionHost ---------------- */
+
+  newLoginMachine(): LoginMachine {
+    return new LoginMachine({
+      portalGroupTag: this.portalGroupTag,
+      findTarget: (name: string) => {
+        const t = this.targets.get(name);
+        if (!t) return null;
+        return {
+          name: t.name,
+          ...(t.alias !== undefined ? { alias: t.alias } : {}),
+          initiatorAllowed: (initiator: string) => initiatorAllowed(t, initiator),
+          ...(t.chap ? { chap: t.chap } : {}),
+        };
+      },
+      discoveryChap: this.discoveryChap,
+      ...(this.limits ? { limits: this.limits } : {}),
+    });
+  }
+
+  findSession(tsih: number): Session | null {
+    return this.sessions.get(tsih)?.session ?? null;
+  }
+
+  establishSession(conn: Connection, login: LoginPdu, machine: LoginMachine): Session {
+    const result = machine.result!;
+    const type = result.sessionType === 'Discovery' ? SessionType.DISCOVERY : SessionType.NORMAL;
+    const target = type === SessionType.NORMAL ? (this.targets.get(result.targetName ?? '') ?? null) : null;
+    // Session reinstatement: same initiator port (name + ISID) to the same target.
+    for (const [tsih, entry] of this.sessions) {
+      const s = entry.session;
+      if (s.initiatorName === result.initiatorName && s.isid.equals(login.isid) && (s.target?.name ?? null) === (target?.name ?? null) && s.type === type) {
+        conn.log.info({ oldSession: tsih }, 'session reinstatement: closing the old session');
+        this.sessions.delete(tsih);
+        entry.conn.fail('session reinstated by a new login');
+      }
+    }
+    const tsih = this.allocateTsih();
+    const nexus = target ? makeNexus(result.initiatorName, login.isid, target.name, this.portalGroupTag, this.relativeTargetPortId) : null;
+    const session = new Session({
+      tsih,
+      isid: login.isid,
+      initiatorName: result.initiatorName,
+      type,
+      target,
+      nexus,
+      params: result.session,
+      expCmdSN: login.cmdSN,
+      cmdWindow: this.cmdWindow,
+      directory: this,
+      group: this,
+      log: conn.log.child({ session: tsih, target: target?.name }),
+    });
+    this.sessions.set(tsih, { session, conn });
+    return session;
+  }
+
+  private allocateTsih(): number {
+    for (let i = 0; i < 0xffff; i++) {
+      const tsih = this.nextTsih;
+      this.nextTsih = this.nextTsih >= 0xffff ? 1 : this.nextTsih + 1;
+      if (!this.sessions.has(tsih)) return tsih;
+    }
+    throw new Error('no free TSIH');
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    const session = conn.session;
+    if (session && this.sessions.get(session.tsih)?.conn === conn) this.sessions.delete(session.tsih);
+    conn.log.debug('connection closed');
+  }
+
+  /* ---------------- SessionGroup ---------------- */
+
+  *sessionsOf(targetName: string): Iterable<Session> {
+    for (const { session } of this.sessions.values()) if (session.target?.name === targetName) yield session;
+  }
+
+  listSessions(): SessionInfo[] {
+    return [...this.sessions.values()].map(({ session, conn }) => ({
+      tsih: session.tsih,
+      initiatorName: session.initiatorName,
+      isid: session.isid.toString('hex'),
+      target: session.target?.name ?? null,
+      type: session.type,
+      remoteAddress: conn.remoteAddress,
+      localAddress: `${conn.localAddress}:${conn.localPort}`,
+    }));
+  }
+
+  /* ---------------- shutdown ---------------- */
+
+  /** Stop listening, let in-flight commands finish, close every connection. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+    this.listeners.length = 0;
+    await Promise.all([...this.connections].map((c) => c.shutdown()));
+  }
+}
