@@ -135,6 +135,8 @@ export class Session {
   private sink: PduSink | null = null;
 
   private expCmdSN: number;
+  /** Highest MaxCmdSN told to the initiator. */
+  private advertisedMax: number | null = null;
   /** Non-immediate PDUs that arrived ahead of ExpCmdSN, by CmdSN. */
   private readonly pendingBySN = new Map<number, () => void>();
   /** CmdSNs aborted by ABORT TASK before they arrived. */
@@ -170,18 +172,20 @@ export class Session {
   /** Sequence numbers for a response; `consume` takes a new StatSN. */
   seq(consume: boolean): SequenceFields {
     const sink = this.sink!;
-    const free = Math.max(0, this.cmdWindow - this.tasks.size - this.pendingBySN.size);
-    return {
-      statSN: consume ? sink.takeStatSN() : sink.peekStatSN(),
-      expCmdSN: this.expCmdSN,
-      maxCmdSN: serialAdd(this.expCmdSN, free - 1),
-    };
+    const w = this.window();
+    return { statSN: consume ? sink.takeStatSN() : sink.peekStatSN(), expCmdSN: w.expCmdSN, maxCmdSN: w.maxCmdSN };
   }
 
-  /** ExpCmdSN and MaxCmdSN as they stand (for login responses and pings). */
+  /**
+   * ExpCmdSN and MaxCmdSN to advertise. The window shrinks by the commands
+   * queued or running, which bounds memory per session; MaxCmdSN never moves
+   * backwards.
+   */
   window(): { expCmdSN: number; maxCmdSN: number } {
     const free = Math.max(0, this.cmdWindow - this.tasks.size - this.pendingBySN.size);
-    return { expCmdSN: this.expCmdSN, maxCmdSN: serialAdd(this.expCmdSN, free - 1) };
+    const max = serialAdd(this.expCmdSN, free - 1);
+    if (this.advertisedMax === null || serialLt(this.advertisedMax, max)) this.advertisedMax = max;
+    return { expCmdSN: this.expCmdSN, maxCmdSN: this.advertisedMax };
   }
 
   /**
@@ -213,11 +217,9 @@ export class Session {
     this.log.warn({ cmdSN, expCmdSN: this.expCmdSN, maxCmdSN }, 'command outside the CmdSN window dropped');
   }
 
-  /** The window the initiator was last told about is at least this wide. */
+  /** Commands are admitted up to the MaxCmdSN we last advertised. */
   private windowForAdmission(): { maxCmdSN: number } {
-    // Admission uses the full window: MaxCmdSN only ever shrinks by tasks we
-    // already count, so a command inside the advertised window is never lost.
-    return { maxCmdSN: serialAdd(this.expCmdSN, this.cmdWindow - 1) };
+    return { maxCmdSN: this.advertisedMax ?? this.window().maxCmdSN };
   }
 
   private runIfNotAborted(cmdSN: number, deliver: () => void): void {
@@ -284,11 +286,13 @@ export class Session {
     if (task.aborted) return;
     let finished;
     try {
-      finished = task.acceptData(pdu.bufferOffset, pdu.raw.data, pdu.dataLength, pdu.ttt);
+      finished = task.acceptData(pdu.bufferOffset, pdu.raw.data, pdu.dataLength, pdu.ttt, pdu.dataSN);
     } catch (err) {
       if (err instanceof DataOutError) {
+        // At ErrorRecoveryLevel 0 a broken data sequence ends the connection.
         this.log.warn({ itt: pdu.itt, err: err.message }, 'bad data-out');
         this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
+        this.sink!.fail(`bad data-out: ${err.message}`);
         return;
       }
       throw err;
@@ -310,7 +314,7 @@ export class Session {
     while (task.r2ts.size < this.params.maxOutstandingR2T && task.nextSolicitOffset < task.edtl) {
       const length = Math.min(this.params.maxBurstLength, task.edtl - task.nextSolicitOffset);
       const ttt = this.allocateTtt();
-      const r2t = { ttt, r2tSN: task.nextR2TSN, offset: task.nextSolicitOffset, length, received: 0 };
+      const r2t = { ttt, r2tSN: task.nextR2TSN, offset: task.nextSolicitOffset, length, received: 0, nextDataSN: 0 };
       task.r2ts.set(ttt, r2t);
       task.nextR2TSN++;
       task.nextSolicitOffset += length;
@@ -485,15 +489,12 @@ export class Session {
         const task = this.tasks.get(pdu.referencedTaskTag);
         if (task && task.lun === pdu.lun) {
           victims.push(task);
-        } else if (!task && serialInWindow(pdu.refCmdSN, this.expCmdSN, serialAdd(this.expCmdSN, this.cmdWindow - 1))) {
-          // Not yet received: it must never run (RFC 7143 §11.5.1).
+        } else if (!task && serialInWindow(pdu.refCmdSN, this.expCmdSN, this.windowForAdmission().maxCmdSN) && serialLt(pdu.refCmdSN, pdu.cmdSN)) {
+          // Not yet received: consider it received and aborted, it must never run (RFC 7143 §11.5.1).
           this.abortedSNs.add(pdu.refCmdSN);
-          const pending = this.pendingBySN.get(pdu.refCmdSN);
-          if (pending) this.pendingBySN.delete(pdu.refCmdSN);
           return TmfResponse.FUNCTION_COMPLETE;
-        } else if (!task) {
-          return serialLt(pdu.refCmdSN, this.expCmdSN) ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.TASK_DOES_NOT_EXIST;
         } else {
+          // Already completed (or never sent): nothing to abort.
           return TmfResponse.TASK_DOES_NOT_EXIST;
         }
         break;
@@ -570,14 +571,20 @@ export class Session {
         this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
         return;
       }
-      payload = buildSendTargetsResponse(joinData(pdu.raw), {
-        sessionType: this.type,
-        sessionTarget: this.target?.name ?? null,
-        initiatorName: this.initiatorName,
-        localAddress: sink.localAddress,
-        localPort: sink.localPort,
-        directory: this.directory,
-      });
+      try {
+        payload = buildSendTargetsResponse(joinData(pdu.raw), {
+          sessionType: this.type,
+          sessionTarget: this.target?.name ?? null,
+          initiatorName: this.initiatorName,
+          localAddress: sink.localAddress,
+          localPort: sink.localPort,
+          directory: this.directory,
+        });
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'malformed text request');
+        this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
+        return;
+      }
     }
     const max = sink.maxSendDataSegmentLength;
     const chunk = payload.subarray(0, max);

@@ -28,6 +28,8 @@ export interface OutstandingR2T {
   readonly offset: number;
   readonly length: number;
   received: number;
+  /** DataSN the next Data-Out of this burst must carry (starts at 0). */
+  nextDataSN: number;
 }
 
 export class DataOutError extends Error {
@@ -54,6 +56,8 @@ export class Task {
   unsolicitedLimit = 0;
   /** True once the unsolicited burst is over (F bit, or nothing more allowed). */
   unsolicitedDone = true;
+  /** DataSN the next unsolicited Data-Out must carry. */
+  nextUnsolicitedDataSN = 0;
   /** Next buffer offset to solicit with an R2T. */
   nextSolicitOffset = 0;
   nextR2TSN = 0;
@@ -90,7 +94,7 @@ export class Task {
    * Accept a data segment at `offset`. `ttt` is RESERVED_TAG for unsolicited
    * data. Returns the R2T the data belonged to when that burst is now complete.
    */
-  acceptData(offset: number, data: readonly Buffer[], length: number, ttt: number): OutstandingR2T | null {
+  acceptData(offset: number, data: readonly Buffer[], length: number, ttt: number, dataSN: number | null = null): OutstandingR2T | null {
     if (offset !== this.received) {
       throw new DataOutError(`data-out at offset ${offset}, expected ${this.received} (DataPDUInOrder)`);
     }
@@ -102,12 +106,18 @@ export class Task {
       if (this.unsolicitedDone || this.received + length > this.unsolicitedLimit) {
         throw new DataOutError(`unsolicited data-out beyond FirstBurstLength (${this.unsolicitedLimit})`);
       }
+      if (dataSN !== null) {
+        if (dataSN !== this.nextUnsolicitedDataSN) throw new DataOutError(`DataSN ${dataSN}, expected ${this.nextUnsolicitedDataSN}`);
+        this.nextUnsolicitedDataSN++;
+      }
     } else {
       r2t = this.r2ts.get(ttt) ?? null;
       if (!r2t) throw new DataOutError(`data-out for unknown target transfer tag 0x${ttt.toString(16)}`);
       if (offset < r2t.offset || offset + length > r2t.offset + r2t.length) {
         throw new DataOutError(`data-out ${offset}+${length} outside its R2T ${r2t.offset}+${r2t.length}`);
       }
+      if (dataSN !== null && dataSN !== r2t.nextDataSN) throw new DataOutError(`DataSN ${dataSN}, expected ${r2t.nextDataSN}`);
+      r2t.nextDataSN++;
       r2t.received += length;
     }
     for (const d of data) this.segments.push(d);
