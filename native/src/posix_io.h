@@ -1,0 +1,47 @@
+// Plain system-call wrappers for block I/O. No N-API here: these run on
+// worker threads. Every function returns 0 or an errno value.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace twinsan::posix {
+
+struct OpenRequest {
+  std::string path;
+  bool create = false;
+  bool direct = false;
+  bool read_only = false;
+  bool has_size = false;
+  uint64_t size_bytes = 0;  // applied with ftruncate only when the file is newly created
+};
+
+struct OpenResult {
+  int fd = -1;
+  bool created = false;
+  bool block_device = false;
+  uint64_t size_bytes = 0;
+};
+
+// posix_file.cc
+int Open(const OpenRequest& request, OpenResult* result);
+int SizeOf(int fd, uint64_t* size_bytes, bool* block_device);
+int Close(int fd);
+int Datasync(int fd);
+int Truncate(int fd, uint64_t size_bytes);
+// lseek with SEEK_DATA or SEEK_HOLE; *position is -1 when the kernel says ENXIO.
+int Seek(int fd, int whence, uint64_t offset, int64_t* position);
+
+// posix_rw.cc. Both loop over short transfers; `iov` is consumed.
+// PreadFull stops early at end of file: *done tells how far it got.
+int PreadFull(int fd, std::vector<iovec> iov, uint64_t offset, uint64_t* done);
+int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64_t* done);
+
+// posix_space.cc
+enum class SpaceMode { kPunch, kZero, kAllocate };
+int Fallocate(int fd, SpaceMode mode, uint64_t offset, uint64_t length);
+
+}  // namespace twinsan::posix

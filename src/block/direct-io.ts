@@ -1,0 +1,45 @@
+/**
+ * Vectored transfers that respect O_DIRECT's alignment rules.
+ *
+ * With O_DIRECT the kernel DMAs straight into the caller's memory, so buffer
+ * addresses, lengths and file offsets must be multiples of the device's
+ * logical block size. We require DIRECT_IO_ALIGNMENT (4096) for offsets and
+ * lengths (FileBackingStore checks that) and, since Node Buffers are not
+ * page aligned, transfer unaligned buffers through one aligned bounce buffer.
+ */
+import { blockIo } from './native';
+
+export const DIRECT_IO_ALIGNMENT = 4096;
+
+function isDirectReady(buffers: readonly Buffer[]): boolean {
+  return blockIo.isAligned(buffers, DIRECT_IO_ALIGNMENT);
+}
+
+/** Reads into `buffers` (total `length` bytes); resolves with the bytes read. */
+export async function readVector(fd: number, offset: number, buffers: readonly Buffer[], length: number, direct: boolean): Promise<number> {
+  if (!direct || isDirectReady(buffers)) return blockIo.preadv(fd, buffers, offset);
+  const bounce = blockIo.allocAligned(length);
+  const done = await blockIo.preadv(fd, [bounce], offset);
+  let at = 0;
+  for (const b of buffers) at += bounce.copy(b, 0, at, Math.min(at + b.length, done));
+  return done;
+}
+
+/** Writes `buffers` (total `length` bytes) in full. */
+export async function writeVector(
+  fd: number,
+  offset: number,
+  buffers: readonly Buffer[],
+  length: number,
+  direct: boolean,
+  fua: boolean,
+): Promise<void> {
+  if (!direct || isDirectReady(buffers)) {
+    await blockIo.pwritev(fd, buffers, offset, fua);
+    return;
+  }
+  const bounce = blockIo.allocAligned(length);
+  let at = 0;
+  for (const b of buffers) at += b.copy(bounce, at);
+  await blockIo.pwritev(fd, [bounce], offset, fua);
+}
