@@ -172,7 +172,8 @@ export class Connection implements PduSink {
     } catch (err) {
       if (err instanceof FramingError) {
         this.log.warn({ kind: err.kind, err: err.message }, 'framing error');
-        if (err.bhs && this.session) this.session.reject(err.bhs, err.rejectReason as RejectReason);
+        // A header that failed its digest cannot be trusted enough to quote in a Reject.
+        if (err.recoverable && err.bhs && this.session) this.session.reject(err.bhs, err.rejectReason as RejectReason);
         this.fail(err.message);
         return;
       }

@@ -35,7 +35,6 @@ export class PduFramer {
   dataDigest = false;
   /** Largest data segment we accept (our declared MaxRecvDataSegmentLength). */
   maxDataSegmentLength = 8192;
-  /** Extra slack allowed on data segments of login/text PDUs during login. */
 
   private chunks: Buffer[] = [];
   private head = 0;
@@ -56,6 +55,17 @@ export class PduFramer {
     if (this.buffered < BHS_LENGTH) return null;
     const bhs = this.peek(BHS_LENGTH);
     const ahsLength = bhs[BhsOffset.TOTAL_AHS_LENGTH]! * 4;
+    const hdLen = this.headerDigest ? DIGEST_LENGTH : 0;
+    const headerLength = BHS_LENGTH + ahsLength;
+    if (hdLen) {
+      // Check the header before trusting its length fields.
+      if (this.buffered < headerLength + hdLen) return null;
+      const withDigest = this.peek(headerLength + hdLen);
+      const expected = withDigest.readUInt32LE(headerLength);
+      if (digestOf([withDigest.subarray(0, headerLength)]) !== expected) {
+        throw new FramingError(FramingErrorKind.HEADER_DIGEST, 'header digest mismatch', Buffer.from(bhs), false, RejectReason.PROTOCOL_ERROR);
+      }
+    }
     const dataLength = bhs.readUIntBE(BhsOffset.DATA_SEGMENT_LENGTH, 3);
     if (dataLength > this.maxDataSegmentLength) {
       throw new FramingError(
@@ -67,27 +77,21 @@ export class PduFramer {
       );
     }
     const pad = padLength(dataLength);
-    const hdLen = this.headerDigest ? DIGEST_LENGTH : 0;
     const ddLen = this.dataDigest && dataLength > 0 ? DIGEST_LENGTH : 0;
-    const total = BHS_LENGTH + ahsLength + hdLen + dataLength + pad + ddLen;
+    const total = headerLength + hdLen + dataLength + pad + ddLen;
     if (this.buffered < total) return null;
 
-    const header = this.take(BHS_LENGTH + ahsLength);
+    const header = this.take(headerLength);
     const headerBuf = header.length === 1 ? header[0]! : Buffer.concat(header);
     const bhsOut = headerBuf.subarray(0, BHS_LENGTH);
     const ahs = ahsLength > 0 ? headerBuf.subarray(BHS_LENGTH) : null;
-    if (hdLen) {
-      const expected = this.takeUInt32LE();
-      const actual = digestOf([headerBuf]);
-      if (expected !== actual) {
-        throw new FramingError(FramingErrorKind.HEADER_DIGEST, 'header digest mismatch', Buffer.from(bhsOut), false, RejectReason.PROTOCOL_ERROR);
-      }
-    }
+    if (hdLen) this.take(hdLen);
     const data = dataLength > 0 ? this.take(dataLength) : [];
-    if (pad) this.skip(pad);
+    // The digest covers the padding as sent (it should be zero, but need not be).
+    const padBytes = pad ? this.take(pad) : [];
     if (ddLen) {
       const expected = this.takeUInt32LE();
-      const actual = digestOf(data, pad);
+      const actual = digestOf(pad ? [...data, ...padBytes] : data);
       if (expected !== actual) {
         throw new FramingError(FramingErrorKind.DATA_DIGEST, 'data digest mismatch', Buffer.from(bhsOut), true, RejectReason.DATA_DIGEST_ERROR);
       }
@@ -132,10 +136,6 @@ export class PduFramer {
     }
     this.buffered -= n;
     return out;
-  }
-
-  private skip(n: number): void {
-    this.take(n);
   }
 
   private takeUInt32LE(): number {

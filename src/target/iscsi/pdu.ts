@@ -42,7 +42,7 @@ export class PduFormatError extends Error {
 /** LUN number meaning "not addressable by this target". */
 export const UNADDRESSABLE_LUN = 0x10000;
 
-export function decodeLun(bhs: Buffer, offset = BhsOffset.LUN): number {
+export function decodeLun(bhs: Buffer, offset: number = BhsOffset.LUN): number {
   const b0 = bhs[offset]!;
   const b1 = bhs[offset + 1]!;
   for (let i = 2; i < 8; i++) if (bhs[offset + i] !== 0) return UNADDRESSABLE_LUN;
@@ -56,7 +56,17 @@ export function decodeLun(bhs: Buffer, offset = BhsOffset.LUN): number {
   }
 }
 
-export function encodeLun(lun: number, out: Buffer, offset = BhsOffset.LUN): void {
+/**
+ * Write a LUN field. A LUN is a number (0..16383, single level) or the 8 raw
+ * bytes of a LUN field as the initiator sent it (echoed for LUNs we cannot
+ * address, so responses name what the initiator asked for).
+ */
+export function encodeLun(lun: number | Buffer, out: Buffer, offset: number = BhsOffset.LUN): void {
+  if (typeof lun !== 'number') {
+    lun.copy(out, offset, 0, 8);
+    return;
+  }
+  if (!Number.isInteger(lun) || lun < 0 || lun > 0x3fff) throw new RangeError(`LUN ${lun} is outside single-level flat space`);
   out.fill(0, offset, offset + 8);
   if (lun < 256) {
     out[offset + 1] = lun;
@@ -339,7 +349,7 @@ export function encodeDataIn(
   f: SequenceFields &
     ResidualFields & {
       itt: number;
-      lun: number;
+      lun: number | Buffer;
       final: boolean;
       /** When set, the PDU carries this status (S bit). */
       status: number | null;
@@ -368,7 +378,7 @@ export function encodeDataIn(
 }
 
 export function encodeR2T(
-  f: SequenceFields & { itt: number; lun: number; ttt: number; r2tSN: number; bufferOffset: number; desiredLength: number },
+  f: SequenceFields & { itt: number; lun: number | Buffer; ttt: number; r2tSN: number; bufferOffset: number; desiredLength: number },
 ): Buffer {
   const b = header(TargetOpcode.R2T, FINAL_BIT, 0);
   encodeLun(f.lun, b);
@@ -381,7 +391,7 @@ export function encodeR2T(
   return b;
 }
 
-export function encodeNopIn(f: SequenceFields & { itt: number; ttt: number; lun: number; dataLength: number }): Buffer {
+export function encodeNopIn(f: SequenceFields & { itt: number; ttt: number; lun: number | Buffer; dataLength: number }): Buffer {
   const b = header(TargetOpcode.NOP_IN, FINAL_BIT, f.dataLength);
   encodeLun(f.lun, b);
   b.writeUInt32BE(f.itt >>> 0, 16);

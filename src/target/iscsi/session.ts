@@ -21,7 +21,6 @@ import {
   SequenceFields,
   TaskMgmtPdu,
   TextPdu,
-  UNADDRESSABLE_LUN,
   encodeDataIn,
   encodeNopIn,
   encodeR2T,
@@ -319,7 +318,7 @@ export class Session {
       task.nextR2TSN++;
       task.nextSolicitOffset += length;
       sink.send(
-        encodeR2T({ ...this.seq(false), itt: task.itt, lun: task.lun, ttt, r2tSN: r2t.r2tSN, bufferOffset: r2t.offset, desiredLength: length }),
+        encodeR2T({ ...this.seq(false), itt: task.itt, lun: task.lunField, ttt, r2tSN: r2t.r2tSN, bufferOffset: r2t.offset, desiredLength: length }),
       );
     }
   }
@@ -400,7 +399,7 @@ export class Session {
           ...this.seq(withStatus),
           ...residual,
           itt: task.itt,
-          lun: task.lun,
+          lun: task.lunField,
           final: endOfBurst,
           status: withStatus ? status : null,
           dataSN: dataSN++,
@@ -543,7 +542,7 @@ export class Session {
     }
     const data = pdu.raw.data;
     sink.send(
-      encodeNopIn({ ...this.seq(true), itt: pdu.itt, ttt: RESERVED_TAG, lun: pdu.lun === UNADDRESSABLE_LUN ? 0 : pdu.lun, dataLength: pdu.dataLength }),
+      encodeNopIn({ ...this.seq(true), itt: pdu.itt, ttt: RESERVED_TAG, lun: pdu.raw.bhs.subarray(8, 16), dataLength: pdu.dataLength }),
       data,
       pdu.dataLength,
     );

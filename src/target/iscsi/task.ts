@@ -39,6 +39,8 @@ export class DataOutError extends Error {
 export class Task {
   readonly itt: number;
   readonly lun: number;
+  /** The LUN field as the initiator sent it, echoed in Data-In and R2T. */
+  readonly lunField: Buffer;
   readonly cmdSN: number;
   readonly cdb: Buffer;
   readonly edtl: number;
@@ -70,6 +72,7 @@ export class Task {
   constructor(pdu: ScsiCommandPdu) {
     this.itt = pdu.itt;
     this.lun = pdu.lun;
+    this.lunField = Buffer.from(pdu.raw.bhs.subarray(8, 16));
     this.cmdSN = pdu.cmdSN;
     this.cdb = pdu.cdb;
     this.edtl = pdu.edtl;
