@@ -1,0 +1,257 @@
+/**
+ * The opcode table: 256 slots indexed by CDB byte 0. A slot holds either one
+ * command row or, for opcodes that multiplex service actions in CDB byte 1
+ * (SERVICE ACTION IN (16), MAINTENANCE IN/OUT), a map of rows by service
+ * action. Each row carries everything the dispatcher and REPORT SUPPORTED
+ * OPERATION CODES need: name, CDB length, data direction, flags, the
+ * reservation-conflict class, CDB usage data and the handler.
+ *
+ * Handlers are split in two: parse (validate the CDB, compute the data-out
+ * length; throws ScsiFailure) and execute (do the work with the data-out).
+ */
+import type { LogicalUnit } from './logical-unit';
+import type { ScsiTargetDevice } from './target-device';
+import type { ScsiCommand, ScsiStatus } from './types';
+import { invalidCdbField, ScsiFailure } from './failures';
+
+export const DataDirection = { NONE: 'none', IN: 'in', OUT: 'out' } as const;
+export type DataDirection = (typeof DataDirection)[keyof typeof DataDirection];
+
+/**
+ * How a command behaves when another I_T nexus holds a reservation
+ * (SPC-4 5.13 / table "SPC commands that are allowed in the presence of
+ * various reservations"). Not enforced yet: the reservation step uses it.
+ * - allowed:  never conflicts (INQUIRY, REPORT LUNS, REQUEST SENSE, ...).
+ * - read:     conflicts only with exclusive-access reservations.
+ * - write:    conflicts with write-exclusive and exclusive-access reservations.
+ * - conflict: conflicts with any reservation held by another nexus.
+ */
+export const ReservationClass = {
+  ALLOWED: 'allowed',
+  READ: 'read',
+  WRITE: 'write',
+  CONFLICT: 'conflict',
+} as const;
+export type ReservationClass = (typeof ReservationClass)[keyof typeof ReservationClass];
+
+/**
+ * Device-wide limits and features that VPD pages and READ CAPACITY report,
+ * provided by the rows that implement them (so advertising can never run
+ * ahead of the table). Later steps add UNMAP / WRITE SAME / COMPARE AND
+ * WRITE rows carrying these.
+ */
+export interface CommandCapabilities {
+  /** UNMAP is implemented (LBPU). */
+  readonly unmap?: { readonly maxLbaCount: number; readonly maxDescriptorCount: number; readonly granularity: number };
+  /** WRITE SAME (16) with UNMAP=1 is implemented (LBPWS). */
+  readonly writeSame16Unmap?: boolean;
+  /** WRITE SAME (10) with UNMAP=1 is implemented (LBPWS10). */
+  readonly writeSame10Unmap?: boolean;
+  /** MAXIMUM WRITE SAME LENGTH in blocks. */
+  readonly maxWriteSameBlocks?: number;
+  /** MAXIMUM COMPARE AND WRITE LENGTH in blocks. */
+  readonly compareAndWriteMaxBlocks?: number;
+}
+
+/** Nominal and recommended command timeouts (seconds) for RSOC's timeouts descriptor; 0 = not specified. */
+export interface CommandTimeouts {
+  readonly nominal: number;
+  readonly recommended: number;
+}
+
+export interface CommandContext {
+  readonly device: ScsiTargetDevice;
+  readonly cmd: ScsiCommand;
+  /** Null only for rows flagged allowedWithoutLun, on a LUN with no logical unit. */
+  readonly lu: LogicalUnit | null;
+}
+
+export interface LuCommandContext extends CommandContext {
+  readonly lu: LogicalUnit;
+}
+
+export interface CommandResult {
+  /** Defaults to GOOD. */
+  readonly status?: ScsiStatus;
+  /** Data-in, already cut to the allocation length. */
+  readonly dataIn?: Buffer | null;
+}
+
+export interface PreparedCommand {
+  /** Bytes of data-out the CDB calls for (0 for commands without data-out). */
+  readonly dataOutLength: number;
+  /** Run the command; dataOut is exactly dataOutLength bytes. */
+  execute(dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult;
+}
+
+export interface CommandRow {
+  readonly name: string;
+  readonly opcode: number;
+  /** Set for commands selected by a service action in CDB byte 1 bits 4..0. */
+  readonly serviceAction?: number;
+  readonly cdbLength: number;
+  readonly direction: DataDirection;
+  /** Runs without reporting or clearing a pending unit attention (INQUIRY, REPORT LUNS, REQUEST SENSE). */
+  readonly allowedWithPendingUa: boolean;
+  /** Runs on a LUN with no logical unit (INQUIRY, REPORT LUNS, REQUEST SENSE). */
+  readonly allowedWithoutLun: boolean;
+  readonly reservation: ReservationClass;
+  /** CDB USAGE DATA for REPORT SUPPORTED OPERATION CODES: byte 0 opcode, then masks of supported bits. */
+  readonly usage: readonly number[];
+  readonly timeouts: CommandTimeouts;
+  readonly provides: CommandCapabilities;
+  /** Validate the CDB (throws ScsiFailure) and return the bound command. */
+  prepare(cdb: Buffer, ctx: CommandContext): PreparedCommand;
+}
+
+interface RowDefinitionBase {
+  readonly name: string;
+  readonly opcode: number;
+  readonly serviceAction?: number;
+  readonly cdbLength: number;
+  readonly direction: DataDirection;
+  readonly allowedWithPendingUa?: boolean;
+  readonly reservation: ReservationClass;
+  readonly usage: readonly number[];
+  readonly timeouts?: CommandTimeouts;
+  readonly provides?: CommandCapabilities;
+}
+
+export interface LuCommandDefinition<P> extends RowDefinitionBase {
+  parse(cdb: Buffer, ctx: LuCommandContext): P;
+  dataOutLength?(parsed: P): number;
+  execute(parsed: P, ctx: LuCommandContext, dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult;
+}
+
+export interface AnyLunCommandDefinition<P> extends RowDefinitionBase {
+  parse(cdb: Buffer, ctx: CommandContext): P;
+  dataOutLength?(parsed: P): number;
+  execute(parsed: P, ctx: CommandContext, dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult;
+}
+
+const NO_TIMEOUTS: CommandTimeouts = { nominal: 0, recommended: 0 };
+
+function rowBase(def: RowDefinitionBase, allowedWithoutLun: boolean): Omit<CommandRow, 'prepare'> {
+  const row: Omit<CommandRow, 'prepare'> = {
+    name: def.name,
+    opcode: def.opcode,
+    cdbLength: def.cdbLength,
+    direction: def.direction,
+    allowedWithPendingUa: def.allowedWithPendingUa ?? false,
+    allowedWithoutLun,
+    reservation: def.reservation,
+    usage: def.usage,
+    timeouts: def.timeouts ?? NO_TIMEOUTS,
+    provides: def.provides ?? {},
+  };
+  return def.serviceAction === undefined ? row : { ...row, serviceAction: def.serviceAction };
+}
+
+/** A command that needs a logical unit (the dispatcher answers LOGICAL UNIT NOT SUPPORTED otherwise). */
+export function luCommand<P>(def: LuCommandDefinition<P>): CommandRow {
+  return {
+    ...rowBase(def, false),
+    prepare(cdb, ctx) {
+      if (ctx.lu === null) throw new ScsiFailure('lun-not-supported');
+      const luCtx = ctx as LuCommandContext;
+      const parsed = def.parse(cdb, luCtx);
+      return {
+        dataOutLength: def.dataOutLength ? def.dataOutLength(parsed) : 0,
+        execute: (dataOut) => def.execute(parsed, luCtx, dataOut),
+      };
+    },
+  };
+}
+
+/** A command that also runs on a LUN with no logical unit (ctx.lu may be null). */
+export function anyLunCommand<P>(def: AnyLunCommandDefinition<P>): CommandRow {
+  return {
+    ...rowBase(def, true),
+    prepare(cdb, ctx) {
+      const parsed = def.parse(cdb, ctx);
+      return {
+        dataOutLength: def.dataOutLength ? def.dataOutLength(parsed) : 0,
+        execute: (dataOut) => def.execute(parsed, ctx, dataOut),
+      };
+    },
+  };
+}
+
+type Slot = { readonly kind: 'row'; readonly row: CommandRow } | { readonly kind: 'service-actions'; readonly rows: Map<number, CommandRow> };
+
+export type Lookup = { readonly row: CommandRow; readonly failure?: undefined } | { readonly row?: undefined; readonly failure: ScsiFailure };
+
+/** Service action field: CDB byte 1 bits 4..0. */
+export function serviceActionOf(cdb: Buffer): number {
+  return (cdb[1] ?? 0) & 0x1f;
+}
+
+export class CommandTable {
+  private readonly slots: (Slot | undefined)[] = new Array<Slot | undefined>(256).fill(undefined);
+  private readonly sorted: readonly CommandRow[];
+  readonly capabilities: CommandCapabilities;
+
+  constructor(rows: readonly CommandRow[]) {
+    let caps: CommandCapabilities = {};
+    for (const row of rows) {
+      validateRow(row);
+      const slot = this.slots[row.opcode];
+      if (row.serviceAction === undefined) {
+        if (slot) throw new Error(`command table: opcode 0x${hex(row.opcode)} defined twice (${row.name})`);
+        this.slots[row.opcode] = { kind: 'row', row };
+      } else {
+        if (slot?.kind === 'row') throw new Error(`command table: opcode 0x${hex(row.opcode)} mixes service actions and a plain row`);
+        const map = slot?.rows ?? new Map<number, CommandRow>();
+        if (map.has(row.serviceAction)) {
+          throw new Error(`command table: 0x${hex(row.opcode)}/0x${hex(row.serviceAction)} defined twice (${row.name})`);
+        }
+        map.set(row.serviceAction, row);
+        this.slots[row.opcode] = { kind: 'service-actions', rows: map };
+      }
+      caps = { ...caps, ...row.provides };
+    }
+    this.capabilities = caps;
+    this.sorted = [...rows].sort((a, b) => a.opcode - b.opcode || (a.serviceAction ?? 0) - (b.serviceAction ?? 0));
+  }
+
+  /** Dispatch: the row for this CDB, or why there is none. */
+  lookup(cdb: Buffer): Lookup {
+    const slot = this.slots[cdb[0] ?? 0];
+    if (!slot) return { failure: new ScsiFailure('invalid-opcode', { field: { inCdb: true, byte: 0, bit: 7 } }) };
+    if (slot.kind === 'row') return { row: slot.row };
+    const row = slot.rows.get(serviceActionOf(cdb));
+    return row ? { row } : { failure: invalidCdbField(1, 4) };
+  }
+
+  /** The row for an opcode (and service action, for multiplexed opcodes). */
+  find(opcode: number, serviceAction?: number): CommandRow | undefined {
+    const slot = this.slots[opcode];
+    if (!slot) return undefined;
+    if (slot.kind === 'row') return slot.row;
+    return serviceAction === undefined ? undefined : slot.rows.get(serviceAction);
+  }
+
+  /** Whether the opcode multiplexes service actions. */
+  hasServiceActions(opcode: number): boolean {
+    return this.slots[opcode]?.kind === 'service-actions';
+  }
+
+  /** Every row, by opcode then service action. */
+  rows(): readonly CommandRow[] {
+    return this.sorted;
+  }
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+function validateRow(row: CommandRow): void {
+  const where = `command table: ${row.name}`;
+  if (!Number.isInteger(row.opcode) || row.opcode < 0 || row.opcode > 0xff) throw new Error(`${where}: bad opcode`);
+  if (row.usage.length !== row.cdbLength) throw new Error(`${where}: usage data has ${row.usage.length} bytes, CDB has ${row.cdbLength}`);
+  if (row.usage[0] !== row.opcode) throw new Error(`${where}: usage data byte 0 must be the opcode`);
+  if (row.serviceAction !== undefined && ((row.usage[1] ?? 0) & 0x1f) !== row.serviceAction) {
+    throw new Error(`${where}: usage data byte 1 must carry the service action`);
+  }
+}

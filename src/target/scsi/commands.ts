@@ -1,0 +1,36 @@
+/**
+ * The block device's command set: every implemented row, assembled into the
+ * opcode table. Later steps (reservations, COMPARE AND WRITE, UNMAP, WRITE
+ * SAME, ALUA) add their rows here.
+ */
+import { CommandRow, CommandTable } from './command-table';
+import { CACHE_ROWS } from './cache';
+import { INQUIRY_ROW } from './inquiry';
+import { MODE_SELECT_ROWS } from './mode-select';
+import { MODE_SENSE_ROWS } from './mode-sense';
+import { READ_CAPACITY_ROWS } from './read-capacity';
+import { READ_WRITE_ROWS } from './read-write';
+import { REPORT_LUNS_ROW } from './report-luns';
+import { RSOC_ROW } from './report-supported-opcodes';
+import { REQUEST_SENSE_ROW } from './request-sense';
+import { UNIT_CONTROL_ROWS } from './unit-control';
+import { VERIFY_ROWS } from './verify';
+
+export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
+  INQUIRY_ROW,
+  REPORT_LUNS_ROW,
+  REQUEST_SENSE_ROW,
+  RSOC_ROW,
+  ...UNIT_CONTROL_ROWS,
+  ...READ_CAPACITY_ROWS,
+  ...READ_WRITE_ROWS,
+  ...VERIFY_ROWS,
+  ...CACHE_ROWS,
+  ...MODE_SENSE_ROWS,
+  ...MODE_SELECT_ROWS,
+];
+
+/** A fresh table of the standard command set, optionally with extra rows. */
+export function sbcCommandTable(extraRows: readonly CommandRow[] = []): CommandTable {
+  return new CommandTable([...SBC_COMMAND_ROWS, ...extraRows]);
+}

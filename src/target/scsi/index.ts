@@ -1,0 +1,44 @@
+/**
+ * The SCSI device layer (SPC-4 / SBC-3 direct access block device). Knows
+ * nothing of iSCSI: a transport hands it ScsiCommand and gets ScsiResponse.
+ */
+export * from './types';
+
+export { ScsiTargetDevice, MAX_LUN, checkControlByte } from './target-device';
+export type { ScsiTargetDeviceOptions } from './target-device';
+export { LogicalUnit, DEFAULT_MAX_TRANSFER_BYTES } from './logical-unit';
+export type { LogicalUnitOptions } from './logical-unit';
+export { IDENTITY_DEFAULTS, TWINSAN_COMPANY_ID, canonicalVolumeId, unitSerialNumber, naaDesignator, resolveIdentity } from './identity';
+export type { LuIdentity, LuIdentityOptions } from './identity';
+export { TmfResponse, TMF_HANDLERS } from './task-management';
+export type { TmfScope } from './task-management';
+export { UnitAttention, UnitAttentionQueues } from './ua';
+export type { UnitAttentionCondition, UnitAttentionSnapshot, EstablishOptions } from './ua';
+export { SenseKey, FAILURE_SENSE, ScsiFailure, invalidCdbField, invalidParameterField } from './failures';
+export type { FailureReason, FailureDetail, FieldPointer, SenseCode } from './failures';
+export { buildSense, senseForFailure, SenseFormat } from './sense';
+export type { SenseFields } from './sense';
+export { ioFailure, IoDirection } from './io-errors';
+export { CommandTable, DataDirection, ReservationClass, luCommand, anyLunCommand, serviceActionOf } from './command-table';
+export type {
+  CommandRow,
+  CommandContext,
+  LuCommandContext,
+  CommandResult,
+  PreparedCommand,
+  CommandCapabilities,
+  CommandTimeouts,
+  Lookup,
+} from './command-table';
+export { SBC_COMMAND_ROWS, sbcCommandTable } from './commands';
+export { Opcode, ServiceActionIn16, MaintenanceIn, SERVICE_ACTION_OPCODES } from './opcodes';
+export { IntervalLock, LockMode } from './interval-lock';
+export type { Release } from './interval-lock';
+export { TaskOrder } from './task-order';
+export type { Leave } from './task-order';
+export { ModePage, PageControl, MODE_PAGES, ModeParameters, modePageDefinition } from './mode-pages';
+export type { ModePageDefinition } from './mode-pages';
+export { VPD_PAGES, VpdPage } from './vpd';
+export { provisioning } from './provisioning';
+export type { Provisioning } from './provisioning';
+export { VersionDescriptor, STANDARD_INQUIRY_LENGTH } from './inquiry';

@@ -1,0 +1,122 @@
+/**
+ * A logical unit: a BackingStore presented as a direct access block device,
+ * plus the per-LU state the SCSI commands act on (mode parameters, unit
+ * attentions per I_T nexus, task sets, the LBA range lock).
+ */
+import type { BackingStore } from '../../block';
+import { IntervalLock } from './interval-lock';
+import { LuIdentity, LuIdentityOptions, resolveIdentity } from './identity';
+import { ModeParameters } from './mode-pages';
+import { SenseFormat } from './sense';
+import { TaskOrder } from './task-order';
+import { EstablishOptions, UnitAttention, UnitAttentionCondition, UnitAttentionQueues } from './ua';
+
+export interface LogicalUnitOptions {
+  readonly store: BackingStore;
+  /** Logical block size in bytes: 512 or 4096. */
+  readonly blockSize: number;
+  readonly identity: LuIdentityOptions;
+  /** Thin provisioned (defaults to store.thin): LBPRZ, provisioning type, ENOSPC → SPACE ALLOCATION FAILED. */
+  readonly thin?: boolean;
+  /** Every medium write fails with DATA PROTECT / WRITE PROTECTED. */
+  readonly readOnly?: boolean;
+  /** Physical block size in bytes, reported as LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (default max(4096, blockSize)). */
+  readonly physicalBlockSize?: number;
+  /** MAXIMUM TRANSFER LENGTH in bytes for one READ/WRITE (default 8 MiB). */
+  readonly maxTransferBytes?: number;
+}
+
+export const DEFAULT_MAX_TRANSFER_BYTES = 8 * 1024 * 1024;
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+export class LogicalUnit {
+  readonly store: BackingStore;
+  readonly blockSize: number;
+  readonly identity: LuIdentity;
+  readonly thin: boolean;
+  readonly readOnly: boolean;
+  /** log2(physical block size / logical block size). */
+  readonly physicalBlockExponent: number;
+  /** MAXIMUM TRANSFER LENGTH in logical blocks. */
+  readonly maxTransferBlocks: number;
+  readonly unitAttentions = new UnitAttentionQueues();
+  readonly mode = new ModeParameters();
+  /** LBA range lock: shared for reads, exclusive for writes and read-modify-write. */
+  readonly locks = new IntervalLock();
+  private readonly taskSets = new Map<string, TaskOrder>();
+
+  constructor(options: LogicalUnitOptions) {
+    if (options.blockSize !== 512 && options.blockSize !== 4096) {
+      throw new RangeError(`blockSize must be 512 or 4096, not ${options.blockSize}`);
+    }
+    const physical = options.physicalBlockSize ?? Math.max(4096, options.blockSize);
+    if (!isPowerOfTwo(physical) || physical < options.blockSize) {
+      throw new RangeError(`physicalBlockSize must be a power of two >= blockSize, not ${physical}`);
+    }
+    const maxTransferBytes = options.maxTransferBytes ?? DEFAULT_MAX_TRANSFER_BYTES;
+    if (!Number.isInteger(maxTransferBytes) || maxTransferBytes < options.blockSize) {
+      throw new RangeError(`maxTransferBytes must be at least one block, not ${maxTransferBytes}`);
+    }
+    this.store = options.store;
+    this.blockSize = options.blockSize;
+    this.identity = resolveIdentity(options.identity);
+    this.thin = options.thin ?? options.store.thin;
+    this.readOnly = options.readOnly ?? false;
+    this.physicalBlockExponent = Math.log2(physical / options.blockSize);
+    this.maxTransferBlocks = Math.floor(maxTransferBytes / options.blockSize);
+  }
+
+  /** Capacity in logical blocks (follows the store's current size). */
+  get blockCount(): number {
+    return Math.floor(this.store.sizeBytes / this.blockSize);
+  }
+
+  /** Read-only LU or SWP set in the control mode page. */
+  get writeProtected(): boolean {
+    return this.readOnly || this.mode.softwareWriteProtect;
+  }
+
+  /** Sense data format chosen by the control mode page's D_SENSE bit. */
+  get senseFormat(): SenseFormat {
+    return this.mode.descriptorSense ? SenseFormat.DESCRIPTOR : SenseFormat.FIXED;
+  }
+
+  /** Queue a unit attention for every I_T nexus that has used this LU (optionally all but one). */
+  establishUnitAttention(condition: UnitAttentionCondition, options: EstablishOptions = {}): void {
+    this.unitAttentions.establish(condition, options);
+  }
+
+  /** Call after the store was resized online: CAPACITY DATA HAS CHANGED to every nexus. */
+  notifyCapacityChanged(): void {
+    this.establishUnitAttention(UnitAttention.CAPACITY_DATA_HAS_CHANGED);
+  }
+
+  /** The task set of one I_T nexus (TST=001b). */
+  taskSet(nexusKey: string): TaskOrder {
+    let t = this.taskSets.get(nexusKey);
+    if (!t) {
+      t = new TaskOrder();
+      this.taskSets.set(nexusKey, t);
+    }
+    return t;
+  }
+
+  /**
+   * Logical unit reset (SAM-5 6.3.3): mode parameters return to their
+   * defaults and every I_T nexus gets the reset unit attention. Aborting
+   * the tasks themselves is the transport's job.
+   */
+  reset(condition: UnitAttentionCondition = UnitAttention.BUS_DEVICE_RESET_FUNCTION_OCCURRED): void {
+    this.mode.reset();
+    this.establishUnitAttention(condition);
+  }
+
+  /** Forget everything kept for an I_T nexus whose session ended. */
+  nexusLost(nexusKey: string): void {
+    this.unitAttentions.forget(nexusKey);
+    this.taskSets.delete(nexusKey);
+  }
+}

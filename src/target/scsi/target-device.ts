@@ -1,0 +1,196 @@
+/**
+ * The SCSI target device: a set of logical units behind one dispatcher.
+ *
+ * execute() runs one command:
+ *   1. look the CDB up in the opcode table;
+ *   2. a LUN without a logical unit answers LOGICAL UNIT NOT SUPPORTED,
+ *      except for INQUIRY, REPORT LUNS and REQUEST SENSE;
+ *   3. the nexus is admitted to the LU (its first command sets POWER ON,
+ *      RESET...); a pending unit attention is reported and cleared unless
+ *      the command is INQUIRY, REPORT LUNS or REQUEST SENSE;
+ *   4. unsupported opcode / service action, ACA task attribute, NACA or
+ *      LINK in the control byte are rejected;
+ *   5. inside the nexus' task set (task attribute ordering) the row parses
+ *      the CDB, the data-out is checked against what the CDB calls for and
+ *      trimmed to it, and the row executes;
+ *   6. failures become CHECK CONDITION with sense data in the LU's format.
+ */
+import { CommandContext, CommandRow, CommandTable, DataDirection, PreparedCommand } from './command-table';
+import { sbcCommandTable } from './commands';
+import { takeBytes, totalLength } from './data';
+import { invalidCdbField, ScsiFailure } from './failures';
+import type { LogicalUnit } from './logical-unit';
+import { buildSense, SenseFormat, senseForFailure } from './sense';
+import { SenseKey } from './failures';
+import { TMF_HANDLERS, TmfResponse } from './task-management';
+import { ItNexus, ScsiCommand, ScsiResponse, ScsiStatus, TaskAttribute, TaskManagementFunction } from './types';
+import { UnitAttention, UnitAttentionCondition } from './ua';
+
+export const MAX_LUN = 16383;
+
+export interface ScsiTargetDeviceOptions {
+  /** Target name (e.g. the iSCSI target IQN), for logs. */
+  readonly name: string;
+  readonly luns: ReadonlyMap<number, LogicalUnit>;
+  /** TARGET PORT GROUP reported in VPD 0x83 (ALUA comes later). */
+  readonly targetPortGroup?: number;
+  /** The command set (defaults to sbcCommandTable()). */
+  readonly commands?: CommandTable;
+  /** Called with any error that is not a SCSI failure (reported as INTERNAL TARGET FAILURE). */
+  readonly onInternalError?: (err: unknown, cmd: ScsiCommand) => void;
+}
+
+function checkLun(lun: number): void {
+  if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw new RangeError(`LUN must be 0..${MAX_LUN}, not ${lun}`);
+}
+
+/** NACA (bit 2) and LINK (bit 0) of the control byte are not supported. */
+export function checkControlByte(cdb: Buffer, cdbLength: number): void {
+  const control = cdb[cdbLength - 1]!;
+  if (control & 0x04) throw invalidCdbField(cdbLength - 1, 2);
+  if (control & 0x01) throw invalidCdbField(cdbLength - 1, 0);
+}
+
+export class ScsiTargetDevice {
+  readonly name: string;
+  readonly targetPortGroup: number | undefined;
+  readonly commands: CommandTable;
+  private readonly units = new Map<number, LogicalUnit>();
+  private readonly onInternalError: ((err: unknown, cmd: ScsiCommand) => void) | undefined;
+
+  constructor(options: ScsiTargetDeviceOptions) {
+    this.name = options.name;
+    this.targetPortGroup = options.targetPortGroup;
+    this.commands = options.commands ?? sbcCommandTable();
+    this.onInternalError = options.onInternalError;
+    for (const [lun, lu] of options.luns) {
+      checkLun(lun);
+      this.units.set(lun, lu);
+    }
+  }
+
+  /** LUN numbers, ascending. */
+  luns(): number[] {
+    return [...this.units.keys()].sort((a, b) => a - b);
+  }
+
+  logicalUnit(lun: number): LogicalUnit | undefined {
+    return this.units.get(lun);
+  }
+
+  logicalUnits(): LogicalUnit[] {
+    return this.luns().map((lun) => this.units.get(lun)!);
+  }
+
+  /** Add a logical unit; the others report REPORTED LUNS DATA HAS CHANGED. */
+  addLun(lun: number, lu: LogicalUnit): void {
+    checkLun(lun);
+    if (this.units.has(lun)) throw new Error(`LUN ${lun} already exists`);
+    for (const other of this.units.values()) other.establishUnitAttention(UnitAttention.REPORTED_LUNS_DATA_HAS_CHANGED);
+    this.units.set(lun, lu);
+  }
+
+  /** Remove a logical unit; the others report REPORTED LUNS DATA HAS CHANGED. */
+  removeLun(lun: number): LogicalUnit | undefined {
+    const lu = this.units.get(lun);
+    if (!lu) return undefined;
+    this.units.delete(lun);
+    for (const other of this.units.values()) other.establishUnitAttention(UnitAttention.REPORTED_LUNS_DATA_HAS_CHANGED);
+    return lu;
+  }
+
+  /** Execute one command on any LUN number, present or not. Never throws. */
+  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+    const lu = this.units.get(cmd.lun) ?? null;
+    const format = lu ? lu.senseFormat : SenseFormat.FIXED;
+    const progress: { dataOutExpected?: number } = {};
+    try {
+      const found = this.commands.lookup(cmd.cdb);
+      const row = found.row;
+      if (!lu && !row?.allowedWithoutLun) throw new ScsiFailure('lun-not-supported');
+      if (lu) {
+        lu.unitAttentions.admit(cmd.nexus.key);
+        if (!row?.allowedWithPendingUa) {
+          const ua = lu.unitAttentions.take(cmd.nexus.key);
+          if (ua) return unitAttentionResponse(ua, format);
+        }
+      }
+      if (!row) throw found.failure;
+      if (cmd.cdb.length < row.cdbLength) throw invalidCdbField(0, 7);
+      if (cmd.taskAttribute === TaskAttribute.ACA) throw new ScsiFailure('invalid-message-error');
+      checkControlByte(cmd.cdb, row.cdbLength);
+      const ctx: CommandContext = { device: this, cmd, lu };
+      if (!lu) return goodResponse(await this.run(row, ctx, progress), progress);
+      const taskSet = lu.taskSet(cmd.nexus.key);
+      const leave = taskSet.tryEnter(cmd.taskAttribute) ?? (await taskSet.enter(cmd.taskAttribute));
+      try {
+        return goodResponse(await this.run(row, ctx, progress), progress);
+      } finally {
+        leave();
+      }
+    } catch (err) {
+      return this.failureResponse(err, cmd, format, progress);
+    }
+  }
+
+  private async run(row: CommandRow, ctx: CommandContext, progress: { dataOutExpected?: number }) {
+    const prepared: PreparedCommand = row.prepare(ctx.cmd.cdb, ctx);
+    let dataOut: readonly Buffer[] = [];
+    if (row.direction === DataDirection.OUT) {
+      const expected = prepared.dataOutLength;
+      progress.dataOutExpected = expected;
+      const supplied = ctx.cmd.dataOut ?? [];
+      if (totalLength(supplied) < expected) throw new ScsiFailure('invalid-field-in-command-iu');
+      dataOut = takeBytes(supplied, expected);
+    }
+    return prepared.execute(dataOut);
+  }
+
+  private failureResponse(err: unknown, cmd: ScsiCommand, format: SenseFormat, progress: { dataOutExpected?: number }): ScsiResponse {
+    let failure: ScsiFailure;
+    if (err instanceof ScsiFailure) {
+      failure = err;
+    } else {
+      this.onInternalError?.(err, cmd);
+      failure = new ScsiFailure('internal-target-failure');
+    }
+    return {
+      status: ScsiStatus.CHECK_CONDITION,
+      sense: senseForFailure(failure.reason, failure.detail, format),
+      dataIn: null,
+      ...(progress.dataOutExpected === undefined ? {} : { dataOutExpected: progress.dataOutExpected }),
+    };
+  }
+
+  /**
+   * Perform a task management function's device-side effects. `lun` is
+   * ignored by the target-wide functions.
+   */
+  taskManagement(fn: TaskManagementFunction, _nexus: ItNexus, lun: number): TmfResponse {
+    const handler = TMF_HANDLERS[fn];
+    if (!handler) return TmfResponse.NOT_SUPPORTED;
+    return handler({ lu: this.units.get(lun), all: this.logicalUnits() });
+  }
+
+  /** The I_T nexus is gone (session ended): forget its unit attentions and task sets. */
+  nexusLost(nexus: ItNexus): void {
+    for (const lu of this.units.values()) lu.nexusLost(nexus.key);
+  }
+}
+
+function goodResponse(result: { status?: ScsiStatus; dataIn?: Buffer | null }, progress: { dataOutExpected?: number }): ScsiResponse {
+  return {
+    status: result.status ?? ScsiStatus.GOOD,
+    sense: null,
+    dataIn: result.dataIn ?? null,
+    ...(progress.dataOutExpected === undefined ? {} : { dataOutExpected: progress.dataOutExpected }),
+  };
+}
+
+function unitAttentionResponse(ua: UnitAttentionCondition, format: SenseFormat): ScsiResponse {
+  return {
+    status: ScsiStatus.CHECK_CONDITION,
+    sense: buildSense({ key: SenseKey.UNIT_ATTENTION, asc: ua.asc, ascq: ua.ascq }, format),
+    dataIn: null,
+  };
+}
