@@ -33,7 +33,7 @@ import {
 import { serialAdd, serialInWindow, serialLt } from './serial';
 import { DataOutError, Task, TaskState } from './task';
 import { DeviceTmfOutcome, IscsiTarget } from './target-port';
-import { ItNexus, ScsiCommand, ScsiResponse, ScsiStatus, TaskAttribute, TaskManagementFunction } from '../scsi/types';
+import { ItNexus, ScsiCommand, ScsiResponse, ScsiStatus, SenseKey, TaskAttribute, TaskManagementFunction, buildSense } from '../scsi';
 import { SendTargetsDirectory, buildSendTargetsResponse } from './discovery';
 
 /** Operational parameters of the session that the data path uses. */
@@ -288,10 +288,12 @@ export class Session {
       finished = task.acceptData(pdu.bufferOffset, pdu.raw.data, pdu.dataLength, pdu.ttt, pdu.dataSN);
     } catch (err) {
       if (err instanceof DataOutError) {
-        // At ErrorRecoveryLevel 0 a broken data sequence ends the connection.
-        this.log.warn({ itt: pdu.itt, err: err.message }, 'bad data-out');
-        this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
-        this.sink!.fail(`bad data-out: ${err.message}`);
+        // A broken data sequence (DataSN, offset, length) fails the command
+        // and nothing is written; later Data-Out for it is discarded. The
+        // connection and the other commands on it carry on.
+        this.log.warn({ itt: pdu.itt, err: err.message }, 'bad data-out; command failed');
+        this.finish(task);
+        this.sendResponse(task, { status: ScsiStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR_SENSE, dataIn: null }, NO_RESIDUAL);
         return;
       }
       throw err;
@@ -624,3 +626,6 @@ export class Session {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_RESIDUAL = { overflow: false, underflow: false, residualCount: 0 } as const;
+/** ABORTED COMMAND, DATA PHASE ERROR: the initiator's data-out sequence was broken. */
+const DATA_PHASE_ERROR_SENSE = buildSense({ key: SenseKey.ABORTED_COMMAND, asc: 0x4b, ascq: 0x00 });

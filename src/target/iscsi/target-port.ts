@@ -2,7 +2,7 @@
  * What the iSCSI layer needs to know about a target it serves: its name, who
  * may log in, CHAP secrets and the SCSI device behind it.
  */
-import { ItNexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from '../scsi/types';
+import { ItNexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from '../scsi';
 
 /** Outcome of a task management function at the SCSI device. */
 export const DeviceTmfOutcome = {
