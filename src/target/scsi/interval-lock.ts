@@ -9,8 +9,9 @@
  * earlier overlapping, conflicting waiter, so neither side starves and
  * overlapping writes complete in the order they arrived.
  *
- * Uncontended acquisition is synchronous (tryAcquire) and costs one scan of
- * the currently held ranges.
+ * Uncontended acquisition is synchronous (tryAcquire): a shared range with
+ * no exclusive holder and no waiter is granted without looking at the other
+ * ranges; otherwise it costs one scan of the held ranges and the waiters.
  */
 
 export const LockMode = { SHARED: 'shared', EXCLUSIVE: 'exclusive' } as const;
@@ -39,6 +40,8 @@ const NOOP: Release = () => {};
 export class IntervalLock {
   private readonly held = new Set<Range>();
   private readonly waiting: Waiter[] = [];
+  /** Exclusive ranges among `held`: with none held and nobody waiting, a shared request needs no scan. */
+  private exclusiveHeld = 0;
 
   /** Number of ranges currently held (for tests and metrics). */
   get heldCount(): number {
@@ -57,7 +60,8 @@ export class IntervalLock {
   tryAcquire(start: number, end: number, mode: LockMode): Release | null {
     if (end <= start) return NOOP;
     const r: Range = { start, end, mode };
-    if (this.blocked(r, this.waiting.length)) return null;
+    const fast = mode === LockMode.SHARED && this.exclusiveHeld === 0 && this.waiting.length === 0;
+    if (!fast && this.blocked(r, this.waiting.length)) return null;
     return this.grant(r);
   }
 
@@ -76,12 +80,14 @@ export class IntervalLock {
 
   private grant(r: Range): Release {
     this.held.add(r);
+    if (r.mode === LockMode.EXCLUSIVE) this.exclusiveHeld++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
       this.held.delete(r);
-      this.wake();
+      if (r.mode === LockMode.EXCLUSIVE) this.exclusiveHeld--;
+      if (this.waiting.length > 0) this.wake();
     };
   }
 

@@ -15,18 +15,23 @@
  *      trimmed to it, and the row executes;
  *   6. failures become CHECK CONDITION with sense data in the LU's format.
  */
-import { CommandContext, CommandRow, CommandTable, DataDirection, PreparedCommand } from './command-table';
+import { CommandContext, CommandResult, CommandRow, CommandTable, DataDirection, PreparedCommand } from './command-table';
 import { sbcCommandTable } from './commands';
 import { takeBytes, totalLength } from './data';
-import { invalidCdbField, ScsiFailure } from './failures';
+import { invalidCdbField, ScsiFailure, SenseKey } from './failures';
 import type { LogicalUnit } from './logical-unit';
 import { buildSense, SenseFormat, senseForFailure } from './sense';
-import { SenseKey } from './failures';
 import { TMF_HANDLERS, TmfResponse } from './task-management';
 import { ItNexus, ScsiCommand, ScsiResponse, ScsiStatus, TaskAttribute, TaskManagementFunction } from './types';
 import { UnitAttention, UnitAttentionCondition } from './ua';
 
 export const MAX_LUN = 16383;
+
+/** What the dispatcher learnt about a command before it failed. */
+interface Progress {
+  /** Data-out bytes the CDB calls for, once the CDB has been parsed. */
+  dataOutExpected?: number;
+}
 
 export interface ScsiTargetDeviceOptions {
   /** Target name (e.g. the iSCSI target IQN), for logs. */
@@ -103,7 +108,7 @@ export class ScsiTargetDevice {
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     const lu = this.units.get(cmd.lun) ?? null;
     const format = lu ? lu.senseFormat : SenseFormat.FIXED;
-    const progress: { dataOutExpected?: number } = {};
+    const progress: Progress = {};
     try {
       const found = this.commands.lookup(cmd.cdb);
       const row = found.row;
@@ -133,7 +138,7 @@ export class ScsiTargetDevice {
     }
   }
 
-  private async run(row: CommandRow, ctx: CommandContext, progress: { dataOutExpected?: number }) {
+  private async run(row: CommandRow, ctx: CommandContext, progress: Progress): Promise<CommandResult> {
     const prepared: PreparedCommand = row.prepare(ctx.cmd.cdb, ctx);
     let dataOut: readonly Buffer[] = [];
     if (row.direction === DataDirection.OUT) {
@@ -146,7 +151,7 @@ export class ScsiTargetDevice {
     return prepared.execute(dataOut);
   }
 
-  private failureResponse(err: unknown, cmd: ScsiCommand, format: SenseFormat, progress: { dataOutExpected?: number }): ScsiResponse {
+  private failureResponse(err: unknown, cmd: ScsiCommand, format: SenseFormat, progress: Progress): ScsiResponse {
     let failure: ScsiFailure;
     if (err instanceof ScsiFailure) {
       failure = err;
@@ -178,7 +183,7 @@ export class ScsiTargetDevice {
   }
 }
 
-function goodResponse(result: { status?: ScsiStatus; dataIn?: Buffer | null }, progress: { dataOutExpected?: number }): ScsiResponse {
+function goodResponse(result: CommandResult, progress: Progress): ScsiResponse {
   return {
     status: result.status ?? ScsiStatus.GOOD,
     sense: null,

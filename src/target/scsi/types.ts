@@ -58,7 +58,11 @@ export type ScsiStatus = (typeof ScsiStatus)[keyof typeof ScsiStatus];
 /** What the device layer answers. */
 export interface ScsiResponse {
   readonly status: ScsiStatus;
-  /** Fixed-format sense data (18 bytes or more) when status is CHECK CONDITION. */
+  /**
+   * Sense data when status is CHECK CONDITION: fixed format (0x70, 18 bytes)
+   * or, when the initiator set D_SENSE in the control mode page,
+   * descriptor format (0x72).
+   */
   readonly sense: Buffer | null;
   /**
    * Data-in for the initiator, already cut to the CDB's allocation length but
@@ -68,7 +72,12 @@ export interface ScsiResponse {
   readonly dataIn: Buffer | null;
   /**
    * For data-out commands: the number of data-out bytes the CDB called for,
-   * so the transport can report an overflow or underflow residual.
+   * so the transport can report an overflow or underflow residual. Set on
+   * GOOD and on CHECK CONDITION once the CDB was parsed (a data-out shorter
+   * than this fails with INVALID FIELD IN COMMAND INFORMATION UNIT and
+   * nothing written; a longer one is trimmed). Absent when the command
+   * failed before its transfer length was known (unit attention, invalid
+   * CDB, no such LUN): the transport then reports no residual.
    */
   readonly dataOutExpected?: number;
 }
