@@ -20,7 +20,9 @@ export type DataDirection = (typeof DataDirection)[keyof typeof DataDirection];
 /**
  * How a command behaves when another I_T nexus holds a reservation
  * (SPC-4 5.13 / table "SPC commands that are allowed in the presence of
- * various reservations"). Not enforced yet: the reservation step uses it.
+ * various reservations"). Not enforced yet: the reservation step uses it
+ * (and may refine rows whose class depends on CDB fields, e.g. START STOP
+ * UNIT with START=1 or PREVENT ALLOW with PREVENT=0 are allowed).
  * - allowed:  never conflicts (INQUIRY, REPORT LUNS, REQUEST SENSE, ...).
  * - read:     conflicts only with exclusive-access reservations.
  * - write:    conflicts with write-exclusive and exclusive-access reservations.
