@@ -84,6 +84,13 @@ export interface PreparedCommand {
   readonly dataOutLength: number;
   /** Run the command; dataOut is exactly dataOutLength bytes. */
   execute(dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult;
+  /**
+   * The same command cut to the first `bytes` of its data-out, for when the
+   * transport delivered less than the CDB asks (SAM-5 5.4.3: "process the
+   * command normally except that data beyond the expected length shall not
+   * be transferred"); null when the command cannot be cut there.
+   */
+  shorten?(bytes: number): PreparedCommand | null;
 }
 
 export interface CommandRow {
@@ -122,6 +129,8 @@ interface RowDefinitionBase {
 export interface LuCommandDefinition<P> extends RowDefinitionBase {
   parse(cdb: Buffer, ctx: LuCommandContext): P;
   dataOutLength?(parsed: P): number;
+  /** The parsed command cut to its first `bytes` of data-out, or null (see PreparedCommand.shorten). */
+  shorten?(parsed: P, bytes: number, ctx: LuCommandContext): P | null;
   execute(parsed: P, ctx: LuCommandContext, dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult;
 }
 
@@ -156,11 +165,19 @@ export function luCommand<P>(def: LuCommandDefinition<P>): CommandRow {
     prepare(cdb, ctx) {
       if (ctx.lu === null) throw new ScsiFailure('lun-not-supported');
       const luCtx = ctx as LuCommandContext;
-      const parsed = def.parse(cdb, luCtx);
-      return {
+      const bind = (parsed: P): PreparedCommand => ({
         dataOutLength: def.dataOutLength ? def.dataOutLength(parsed) : 0,
         execute: (dataOut) => def.execute(parsed, luCtx, dataOut),
-      };
+        ...(def.shorten
+          ? {
+              shorten: (bytes: number) => {
+                const cut = def.shorten!(parsed, bytes, luCtx);
+                return cut === null ? null : bind(cut);
+              },
+            }
+          : {}),
+      });
+      return bind(def.parse(cdb, luCtx));
     },
   };
 }

@@ -129,6 +129,12 @@ export async function executeWriteAndVerify(req: WriteVerifyRequest, lu: Logical
 
 const dataLength = (lu: LogicalUnit, range: BlockRange): number => range.blocks * lu.blockSize;
 
+/** A media write cut to the whole blocks the initiator actually sent; null for a partial block. */
+function shortenToBlocks<R extends { range: BlockRange; bytes: number }>(req: R, bytes: number, lu: LogicalUnit): R | null {
+  if (bytes % lu.blockSize !== 0 || bytes > req.bytes) return null;
+  return { ...req, range: { ...req.range, blocks: bytes / lu.blockSize }, bytes };
+}
+
 function readRow(name: string, opcode: number, layout: CdbLayout, usage: readonly number[]): CommandRow {
   return luCommand<ReadRequest>({
     name,
@@ -155,6 +161,7 @@ function writeRow(name: string, opcode: number, layout: CdbLayout, usage: readon
       return { ...req, bytes: dataLength(ctx.lu, req.range) };
     },
     dataOutLength: (req) => req.bytes,
+    shorten: (req, bytes, ctx) => shortenToBlocks(req, bytes, ctx.lu),
     execute: async (req, ctx, dataOut) => {
       await executeWrite(req, ctx.lu, dataOut);
       return {};
@@ -175,6 +182,7 @@ function writeAndVerifyRow(name: string, opcode: number, layout: CdbLayout, usag
       return { ...req, bytes: dataLength(ctx.lu, req.range) };
     },
     dataOutLength: (req) => req.bytes,
+    shorten: (req, bytes, ctx) => shortenToBlocks(req, bytes, ctx.lu),
     execute: async (req, ctx, dataOut) => {
       await executeWriteAndVerify(req, ctx.lu, dataOut);
       return {};

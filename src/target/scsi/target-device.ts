@@ -139,14 +139,21 @@ export class ScsiTargetDevice {
   }
 
   private async run(row: CommandRow, ctx: CommandContext, progress: Progress): Promise<CommandResult> {
-    const prepared: PreparedCommand = row.prepare(ctx.cmd.cdb, ctx);
+    let prepared: PreparedCommand = row.prepare(ctx.cmd.cdb, ctx);
     let dataOut: readonly Buffer[] = [];
     if (row.direction === DataDirection.OUT) {
       const expected = prepared.dataOutLength;
       progress.dataOutExpected = expected;
       const supplied = ctx.cmd.dataOut ?? [];
-      if (totalLength(supplied) < expected) throw new ScsiFailure('invalid-field-in-command-iu');
-      dataOut = takeBytes(supplied, expected);
+      const suppliedBytes = totalLength(supplied);
+      if (suppliedBytes < expected) {
+        // Less data than the CDB asks for: do what the data allows (whole
+        // blocks of a media write), or nothing and say why.
+        const shorter = prepared.shorten?.(suppliedBytes) ?? null;
+        if (!shorter) throw new ScsiFailure('invalid-field-in-command-iu');
+        prepared = shorter;
+      }
+      dataOut = takeBytes(supplied, prepared.dataOutLength);
     }
     return prepared.execute(dataOut);
   }

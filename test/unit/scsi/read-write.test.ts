@@ -137,14 +137,31 @@ describe('READ / WRITE', () => {
     expect((await store.read(512, 512)).equals(Buffer.alloc(512))).toBe(true); // nothing past the CDB's range
   });
 
-  test('write10_residuals_short_data_out_writes_nothing', async () => {
+  test('write10_residuals_partial_block_data_out_writes_nothing', async () => {
     const { dev, store } = await readyFixture();
-    for (const dataOut of [null, [], [Buffer.alloc(200, 0xee)], [Buffer.alloc(512, 0xee)]]) {
+    for (const dataOut of [[Buffer.alloc(200, 0xee)], [Buffer.alloc(512, 0xee), Buffer.alloc(100, 0xee)]]) {
       const r = await run(dev, write10(0, 2), { dataOut });
       expectCheck(r, 0x5, 0x0e, 0x03); // INVALID FIELD IN COMMAND INFORMATION UNIT
       expect(r.dataOutExpected).toBe(1024); // transport reports the overflow
     }
     expect((await store.read(0, 1024)).equals(Buffer.alloc(1024))).toBe(true);
+  });
+
+  test('write10_residuals_short_data_out_writes_the_whole_blocks_sent', async () => {
+    // SAM-5: process the command normally but transfer no data beyond the
+    // expected length (libiscsi's write10_residuals expects GOOD here).
+    const { dev, store } = await readyFixture();
+    for (const dataOut of [null, []]) {
+      const r = await run(dev, write10(0, 2), { dataOut });
+      expectGood(r);
+      expect(r.dataOutExpected).toBe(1024);
+    }
+    expect((await store.read(0, 1024)).equals(Buffer.alloc(1024))).toBe(true);
+    const r = await run(dev, write10(0, 2), { dataOut: [Buffer.alloc(512, 0xee)] });
+    expectGood(r);
+    expect(r.dataOutExpected).toBe(1024);
+    expect((await store.read(0, 512)).equals(Buffer.alloc(512, 0xee))).toBe(true);
+    expect((await store.read(512, 512)).equals(Buffer.alloc(512))).toBe(true);
   });
 
   test('write10_0blocks', async () => {
