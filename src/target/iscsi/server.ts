@@ -199,6 +199,12 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     for (const { session } of this.sessions.values()) if (session.target?.name === targetName) yield session;
   }
 
+  dropSessionsOf(targetName: string): void {
+    for (const { session, conn } of [...this.sessions.values()]) {
+      if (session.target?.name === targetName) conn.endAfterFlush();
+    }
+  }
+
   listSessions(): SessionInfo[] {
     return [...this.sessions.values()].map(({ session, conn }) => ({
       tsih: session.tsih,

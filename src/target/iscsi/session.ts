@@ -97,6 +97,8 @@ const DEVICE_TMF_RESPONSE: Readonly<Record<string, number>> = {
 /** Sessions of one target that can see each other's tasks (for LUN and target resets). */
 export interface SessionGroup {
   sessionsOf(targetName: string): Iterable<Session>;
+  /** Close every session of a target once queued output is written (TARGET COLD RESET). */
+  dropSessionsOf(targetName: string): void;
 }
 
 export interface SessionInit {
@@ -478,6 +480,10 @@ export class Session {
     }
     if (this.closed) return;
     this.sink!.send(encodeTaskMgmtResponse({ ...this.seq(true), itt: pdu.itt, response }));
+    if (pdu.func === TmfFunction.TARGET_COLD_RESET && response === TmfResponse.FUNCTION_COMPLETE) {
+      // RFC 7143 §11.5.1: after a cold reset the target drops every connection of every session.
+      this.group.dropSessionsOf(this.target!.name);
+    }
   }
 
   private async performTmf(
