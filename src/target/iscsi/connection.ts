@@ -451,6 +451,12 @@ export class Connection implements PduSink {
   /** Graceful stop for shutdown: let running tasks finish, then close. */
   async shutdown(): Promise<void> {
     if (this.state === ConnectionState.CLOSED) return;
+    if (this.state === ConnectionState.LOGIN) {
+      // Nothing in flight before login completes: close at once.
+      this.fail('target shutting down');
+      await this.closedPromise;
+      return;
+    }
     this.socket.pause();
     if (this.session) await this.session.drain().catch(() => undefined);
     this.endAfterFlush();
