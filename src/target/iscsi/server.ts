@@ -222,8 +222,11 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
   /** Stop listening, let in-flight commands finish, close every connection. */
   async close(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+    // net.Server#close calls back only once every accepted connection has
+    // ended, so stop accepting first, shut the connections down, then wait.
+    const closed = this.listeners.map((l) => new Promise<void>((r) => l.close(() => r())));
     this.listeners.length = 0;
     await Promise.all([...this.connections].map((c) => c.shutdown()));
+    await Promise.all(closed);
   }
 }
