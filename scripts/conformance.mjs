@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run conformance [-- --only twinsan|tgt] [--size BYTES] [--timeout SECONDS] [--out FILE]
+//                       [--baseline FILE] [--update-baseline [--force]]
 //
 // Runs libiscsi's SCSI/iSCSI conformance suite, `iscsi-test-cu --test=ALL`,
 // against
@@ -42,11 +43,21 @@
 // passed + skipped is checked against CUnit's own Passed column, failed
 // against its Failed column; a mismatch is printed and stored.
 //
-// Exit status: 0 when twinsan had no failed or unfinished test (or was not
-// run), 1 when it had some, 2 when a target could not be started or a tool
-// is missing.
+// Baseline (scripts/lib/baseline.mjs): the twinsan run is checked against
+// bench/conformance-baseline.json (--baseline FILE for another), which holds
+// per suite the minimum number of genuinely passed tests and the number of
+// failures allowed (0). The suites of the issue-1 acceptance list
+// (ACCEPTANCE_SUITES: Inquiry, Read*/Write*/Verify*, iSCSI*, ...) must have
+// no failed or unfinished test. Regressed suites are printed.
+// --update-baseline rewrites the file from this run, raising minimums only;
+// with --force it takes the run's numbers as they are (may lower them).
+//
+// Exit status: 0 when twinsan met its baseline (or was not run), 1 when it
+// had a failed or unfinished test or fell below the baseline, 2 when a
+// target could not be started, a tool is missing or the baseline file is
+// unreadable.
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,11 +66,13 @@ import { run } from './lib/proc.mjs';
 import { launchTgt, launchTwinsan } from './lib/targets.mjs';
 import { INSTALL_HINT, requireTools } from './lib/tools.mjs';
 import { parseList, parseVerbose, tally } from './lib/cunit-verbose.mjs';
+import { compareToBaseline, describeComparison, parseBaseline, updateBaseline } from './lib/baseline.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INITIATOR_1 = 'iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test';
 const INITIATOR_2 = 'iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2';
 const TARGETS = ['twinsan', 'tgt'];
+const DEFAULT_BASELINE = path.join(REPO_ROOT, 'bench', 'conformance-baseline.json');
 
 const { values: opts } = parseArgs({
   options: {
@@ -67,12 +80,18 @@ const { values: opts } = parseArgs({
     size: { type: 'string', default: String(64 * 1024 * 1024) },
     timeout: { type: 'string', default: '1200' },
     out: { type: 'string' },
+    baseline: { type: 'string' },
+    'update-baseline': { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (opts.help) {
-  console.log('usage: node scripts/conformance.mjs [--only twinsan|tgt] [--size BYTES] [--timeout SECONDS per target] [--out FILE]');
+  console.log(
+    'usage: node scripts/conformance.mjs [--only twinsan|tgt] [--size BYTES] [--timeout SECONDS per target] [--out FILE]\n' +
+      '         [--baseline FILE] [--update-baseline [--force]]',
+  );
   process.exit(0);
 }
 if (opts.only !== undefined && !TARGETS.includes(opts.only)) fail(`--only must be one of ${TARGETS.join(', ')}`);
@@ -81,6 +100,11 @@ const timeoutMs = Number(opts.timeout) * 1000;
 if (!Number.isSafeInteger(size) || size <= 0 || size % 512 !== 0) fail('--size must be a positive multiple of 512');
 if (!(timeoutMs > 0)) fail('--timeout must be a positive number of seconds');
 const selected = opts.only ? [opts.only] : TARGETS;
+const baselineFile = path.resolve(opts.baseline ?? DEFAULT_BASELINE);
+if (opts['update-baseline'] && !selected.includes('twinsan')) fail('--update-baseline needs a twinsan run');
+if (opts.force && !opts['update-baseline']) fail('--force only goes with --update-baseline');
+// Read the baseline before spending minutes on runs: a broken file is a setup error.
+const baseline = selected.includes('twinsan') ? await loadBaseline(baselineFile, { required: !opts['update-baseline'] }) : null;
 
 function fail(message, code = 2) {
   console.error(`conformance: ${message}`);
@@ -129,15 +153,45 @@ const report = {
   runs,
 };
 printReport(report);
+
+// The twinsan run against its floor (see the header comment).
+const tw = runs.twinsan?.totals ? runs.twinsan : undefined;
+let verdict = null;
+if (tw) {
+  let floor = baseline;
+  if (opts['update-baseline']) {
+    floor = updateBaseline(tw, baseline, { force: opts.force, date: report.date, libiscsi: report.tool.libiscsi });
+    await writeFile(baselineFile, `${JSON.stringify(floor, null, 2)}\n`);
+    console.log(`\nwrote ${path.relative(process.cwd(), baselineFile) || baselineFile}${opts.force ? ' (forced)' : ' (minimums raised only)'}`);
+  }
+  verdict = compareToBaseline(tw, floor);
+  report.baseline = { file: path.relative(REPO_ROOT, baselineFile), ...verdict };
+  console.log(`\n${describeComparison(verdict).join('\n')}`);
+}
+
 const outFile = opts.out ?? path.join(REPO_ROOT, 'bench', 'results', `conformance-${report.date.slice(0, 10)}.json`);
 await mkdir(path.dirname(outFile), { recursive: true });
 await writeFile(outFile, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`\nwrote ${path.relative(process.cwd(), outFile) || outFile}`);
 
-const tw = runs.twinsan;
 if (setupFailed) process.exit(2);
-if (tw && (tw.totals.failed > 0 || tw.totals.notRun > 0)) process.exit(1);
-process.exit(0);
+if (!tw) process.exit(0);
+process.exit(verdict.ok && tw.totals.failed === 0 && tw.totals.notRun === 0 ? 0 : 1);
+
+async function loadBaseline(file, { required }) {
+  let text;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (e.code === 'ENOENT' && !required) return null;
+    fail(`cannot read baseline ${file}: ${e.message}${e.code === 'ENOENT' ? ' (create it with --update-baseline)' : ''}`);
+  }
+  try {
+    return parseBaseline(text, file);
+  } catch (e) {
+    fail(e.message);
+  }
+}
 
 async function runSuite(kind, target) {
   const cwd = await mkdtemp(path.join(os.tmpdir(), `conformance-${kind}-`));
