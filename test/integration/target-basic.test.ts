@@ -9,6 +9,7 @@
  * Needs the Debian packages (.ci/run installs them) and the built CLI
  * (dist/cli/bin.js; `npm test` runs tsc first).
  */
+import { createCipheriv } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,10 +27,12 @@ import {
   parseDesignators,
   qemuImgCompare,
   qemuImgInfo,
+  qemuIo,
   qemuIoPatterns,
   qemuVerifyPattern,
   qemuWriteFile,
   requireTools,
+  run,
   sha256File,
   stampedBytes,
   startTarget,
@@ -205,6 +208,47 @@ describe('twinsan target: data path', () => {
     expect(cmp.identical, describeRun('qemu-img compare after restart', cmp.run)).toBe(true);
     expect(await target.stop()).toBe(0);
     expect(await sha256File(backingPath)).toBe(expected.sha256());
+  });
+});
+
+describe('twinsan target: whole-LUN copies with qemu-img and qemu-io', () => {
+  let target: IscsiTargetHandle;
+  let source: string;
+  let sourceBytes: Buffer;
+
+  beforeAll(async () => {
+    target = await startTarget({ size: SIZE });
+    // 64 MiB of pseudo-random bytes, the same on every run: AES-256-CTR of zeros under a fixed key.
+    const cipher = createCipheriv('aes-256-ctr', Buffer.alloc(32, 0x7a), Buffer.alloc(16, 0));
+    sourceBytes = Buffer.concat([cipher.update(Buffer.alloc(SIZE)), cipher.final()]);
+    source = path.join(target.dir!, 'random.img');
+    await writeFile(source, sourceBytes);
+  });
+
+  it('qemu-img convert copies a 64 MiB random image into the LUN byte for byte', async () => {
+    // -n: the iSCSI LUN exists, do not try to create it.
+    const conv = await run('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', source, target.url], { timeoutMs: 120_000 });
+    expect(conv.code, describeRun('qemu-img convert', conv)).toBe(0);
+    const cmp = await qemuImgCompare(target.url, source, 120_000);
+    expect(cmp.identical, describeRun('qemu-img compare', cmp.run)).toBe(true);
+    expect(cmp.run.stdout).toMatch(/Images are identical/);
+    expect(await firstDifference(target.backingPath, sourceBytes)).toBeUndefined();
+  });
+
+  it("qemu-io 'write -P 0x5a 0 8M' then 'read -P 0x5a 0 8M' in one session", async () => {
+    const r = await qemuIo(target.url, ['write -P 0x5a 0 8M', 'read -P 0x5a 0 8M']);
+    expect(r.ok, describeRun('qemu-io', r.run)).toBe(true);
+    expect(r.run.stdout).toMatch(/^wrote 8388608\/8388608 bytes at offset 0$/m);
+    expect(r.run.stdout).toMatch(/^read 8388608\/8388608 bytes at offset 0$/m);
+    // The rest of the random image is untouched.
+    const rest = await qemuIo(target.url, ['read -v 8388608 512']);
+    expect(rest.ok, describeRun('qemu-io read', rest.run)).toBe(true);
+    const cmp = await qemuImgCompare(target.url, source, 120_000);
+    expect(cmp.run.code).toBe(1); // differs: the first 8 MiB are now 0x5a
+    expect(cmp.run.stdout).toMatch(/Content mismatch at offset 0!/);
+    const expected = Buffer.from(sourceBytes);
+    expected.fill(0x5a, 0, 8_388_608);
+    expect(await firstDifference(target.backingPath, expected)).toBeUndefined();
   });
 });
 
