@@ -1,0 +1,222 @@
+/**
+ * Framing of the replication stream. No I/O: a link pushes the chunks it
+ * reads and pulls whole frames; it writes what `encodeFrame` returns with
+ * one gathered write.
+ *
+ *   offset 0   u32 BE  total length: the whole frame, these 8 bytes included
+ *   offset 4   u32 BE  header length: bytes of the protobuf Envelope (>= 1)
+ *   offset 8           header: the Envelope
+ *   8 + header         payload: total - 8 - header bytes of block data
+ *
+ * Block data travels as the payload, never inside protobuf: `encodeFrame`
+ * returns the caller's payload buffers themselves after the encoded prefix
+ * and header (no copy), and `FrameDecoder` returns the payload as slices of
+ * the chunks it was given (one slice when the payload lies in one chunk,
+ * several when it spans chunks; never copied). The decoder keeps the
+ * received chunks in a list with an offset into the first, so a push never
+ * concatenates.
+ *
+ * A length beyond the limits, a header length that does not fit the total,
+ * or a header that is not an Envelope is a FrameError; the decoder then
+ * stays failed (the stream has lost its framing) and the link must close.
+ */
+import { Envelope, OutgoingEnvelope } from './messages';
+import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope } from './schema';
+
+export const FRAME_PREFIX_BYTES = 8;
+
+export interface FrameLimits {
+  /** Largest Envelope accepted. */
+  readonly maxHeaderBytes: number;
+  /** Largest payload accepted. */
+  readonly maxPayloadBytes: number;
+}
+
+export const DEFAULT_FRAME_LIMITS: FrameLimits = {
+  maxHeaderBytes: 1024 * 1024,
+  maxPayloadBytes: 16 * 1024 * 1024,
+};
+
+export const FrameErrorKind = {
+  /** Total length below the prefix plus a one-byte header. */
+  TOTAL_TOO_SHORT: 'total-too-short',
+  /** Header length zero or beyond the total. */
+  BAD_HEADER_LENGTH: 'bad-header-length',
+  HEADER_TOO_LONG: 'header-too-long',
+  PAYLOAD_TOO_LONG: 'payload-too-long',
+  /** The header bytes are not an Envelope. */
+  BAD_HEADER: 'bad-header',
+} as const;
+export type FrameErrorKind = (typeof FrameErrorKind)[keyof typeof FrameErrorKind];
+
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  constructor(
+    readonly kind: FrameErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Payload = Buffer | readonly Buffer[];
+
+export function payloadLength(payload: Payload | undefined): number {
+  if (payload === undefined) return 0;
+  if (Buffer.isBuffer(payload)) return payload.length;
+  let n = 0;
+  for (const b of payload as readonly Buffer[]) n += b.length;
+  return n;
+}
+
+/**
+ * The frame's buffers, for one gathered write: prefix and header in one
+ * buffer, then the payload buffers as given (empty ones left out).
+ */
+export function encodeFrame(envelope: OutgoingEnvelope, payload?: Payload, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Buffer[] {
+  const header = encodeEnvelope(envelope);
+  const dataLength = payloadLength(payload);
+  if (header.length > limits.maxHeaderBytes) {
+    throw new RangeError(`envelope of ${header.length} bytes exceeds the ${limits.maxHeaderBytes}-byte header limit`);
+  }
+  if (dataLength > limits.maxPayloadBytes) {
+    throw new RangeError(`payload of ${dataLength} bytes exceeds the ${limits.maxPayloadBytes}-byte limit`);
+  }
+  const head = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + header.length);
+  head.writeUInt32BE(FRAME_PREFIX_BYTES + header.length + dataLength, 0);
+  head.writeUInt32BE(header.length, 4);
+  header.copy(head, FRAME_PREFIX_BYTES);
+  const out: Buffer[] = [head];
+  if (payload !== undefined) {
+    if (Buffer.isBuffer(payload)) {
+      if (payload.length > 0) out.push(payload);
+    } else {
+      for (const b of payload as readonly Buffer[]) if (b.length > 0) out.push(b);
+    }
+  }
+  return out;
+}
+
+export interface DecodedFrame {
+  readonly envelope: Envelope;
+  /** Slices of the pushed chunks, in order; empty when there is no payload. */
+  readonly payload: Buffer[];
+  readonly payloadLength: number;
+  /** Bytes of the whole frame on the wire. */
+  readonly frameLength: number;
+}
+
+export class FrameDecoder {
+  private readonly limits: FrameLimits;
+  private chunks: Buffer[] = [];
+  private head = 0;
+  private buffered = 0;
+  private failed: FrameError | null = null;
+
+  constructor(limits: Partial<FrameLimits> = {}) {
+    this.limits = { ...DEFAULT_FRAME_LIMITS, ...limits };
+  }
+
+  /** Bytes received and not yet returned as frames. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** The next whole frame, or null when more bytes are needed. Throws FrameError. */
+  next(): DecodedFrame | null {
+    if (this.failed) throw this.failed;
+    if (this.buffered < FRAME_PREFIX_BYTES) return null;
+    const prefix = this.peek(FRAME_PREFIX_BYTES);
+    const total = prefix.readUInt32BE(0);
+    const headerLength = prefix.readUInt32BE(4);
+    this.check(total, headerLength);
+    if (this.buffered < total) return null;
+
+    this.skip(FRAME_PREFIX_BYTES);
+    const headerParts = this.take(headerLength);
+    const header = headerParts.length === 1 ? headerParts[0]! : Buffer.concat(headerParts, headerLength);
+    const dataLength = total - FRAME_PREFIX_BYTES - headerLength;
+    const payload = dataLength > 0 ? this.take(dataLength) : [];
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(header);
+    } catch (err) {
+      if (err instanceof EnvelopeDecodeError) this.fail(FrameErrorKind.BAD_HEADER, err.message);
+      throw err;
+    }
+    return { envelope, payload, payloadLength: dataLength, frameLength: total };
+  }
+
+  private check(total: number, headerLength: number): void {
+    if (total < FRAME_PREFIX_BYTES + 1) {
+      this.fail(FrameErrorKind.TOTAL_TOO_SHORT, `frame length ${total} is shorter than its ${FRAME_PREFIX_BYTES}-byte prefix and a header`);
+    }
+    if (headerLength === 0 || headerLength > total - FRAME_PREFIX_BYTES) {
+      this.fail(FrameErrorKind.BAD_HEADER_LENGTH, `header length ${headerLength} does not fit a frame of ${total} bytes`);
+    }
+    if (headerLength > this.limits.maxHeaderBytes) {
+      this.fail(FrameErrorKind.HEADER_TOO_LONG, `header of ${headerLength} bytes exceeds the ${this.limits.maxHeaderBytes}-byte limit`);
+    }
+    const dataLength = total - FRAME_PREFIX_BYTES - headerLength;
+    if (dataLength > this.limits.maxPayloadBytes) {
+      this.fail(FrameErrorKind.PAYLOAD_TOO_LONG, `payload of ${dataLength} bytes exceeds the ${this.limits.maxPayloadBytes}-byte limit`);
+    }
+  }
+
+  private fail(kind: FrameErrorKind, message: string): never {
+    this.failed = new FrameError(kind, message);
+    this.chunks = [];
+    this.head = 0;
+    this.buffered = 0;
+    throw this.failed;
+  }
+
+  /** The next `n` bytes without consuming them (copied only when they span chunks). */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let off = this.head;
+    for (const c of this.chunks) {
+      const k = Math.min(n - filled, c.length - off);
+      c.copy(out, filled, off, off + k);
+      filled += k;
+      off = 0;
+      if (filled === n) break;
+    }
+    return out;
+  }
+
+  private skip(n: number): void {
+    this.take(n);
+  }
+
+  /** Consumes `n` bytes as slices of the received chunks. */
+  private take(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let need = n;
+    while (need > 0) {
+      const c = this.chunks[0]!;
+      const avail = c.length - this.head;
+      if (avail <= need) {
+        out.push(this.head === 0 ? c : c.subarray(this.head));
+        need -= avail;
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        out.push(c.subarray(this.head, this.head + need));
+        this.head += need;
+        need = 0;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
