@@ -200,6 +200,11 @@ export class Session {
       return;
     }
     const { maxCmdSN } = this.windowForAdmission();
+    // Checked first: a closed window (MaxCmdSN = ExpCmdSN - 1) admits not even CmdSN = ExpCmdSN.
+    if (!serialInWindow(cmdSN, this.expCmdSN, maxCmdSN) || this.pendingBySN.has(cmdSN)) {
+      this.log.warn({ cmdSN, expCmdSN: this.expCmdSN, maxCmdSN }, 'command outside the CmdSN window dropped');
+      return;
+    }
     if (cmdSN === this.expCmdSN) {
       this.expCmdSN = serialAdd(this.expCmdSN, 1);
       this.runIfNotAborted(cmdSN, deliver);
@@ -211,11 +216,7 @@ export class Session {
       }
       return;
     }
-    if (serialInWindow(cmdSN, this.expCmdSN, maxCmdSN) && !this.pendingBySN.has(cmdSN)) {
-      this.pendingBySN.set(cmdSN, deliver);
-      return;
-    }
-    this.log.warn({ cmdSN, expCmdSN: this.expCmdSN, maxCmdSN }, 'command outside the CmdSN window dropped');
+    this.pendingBySN.set(cmdSN, deliver);
   }
 
   /** Commands are admitted up to the MaxCmdSN we last advertised. */
