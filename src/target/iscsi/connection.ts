@@ -173,7 +173,14 @@ export class Connection implements PduSink {
       if (err instanceof FramingError) {
         this.log.warn({ kind: err.kind, err: err.message }, 'framing error');
         // A header that failed its digest cannot be trusted enough to quote in a Reject.
-        if (err.recoverable && err.bhs && this.session) this.session.reject(err.bhs, err.rejectReason as RejectReason);
+        if (err.recoverable && err.bhs && this.session) {
+          this.session.reject(err.bhs, err.rejectReason as RejectReason);
+          // ERL 0 cannot recover the lost data: close, but only once the Reject is written
+          // (destroying the socket now would discard it while the socket is corked).
+          this.socket.pause();
+          this.endAfterFlush();
+          return;
+        }
         this.fail(err.message);
         return;
       }
