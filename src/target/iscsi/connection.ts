@@ -118,6 +118,8 @@ export class Connection implements PduSink {
   private nextPingTtt = 0x80000000;
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
+  /** Why the connection is ending: the first reason given wins. */
+  private reasonForClose: string | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -132,7 +134,11 @@ export class Connection implements PduSink {
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('error', (err) => {
+      this.noteCloseReason(`socket error: ${err.message}`);
+      this.log.debug({ err: err.message }, 'socket error');
+    });
+    socket.on('end', () => this.noteCloseReason('initiator closed the connection'));
     socket.on('close', () => this.onSocketClosed());
     socket.on('drain', () => this.resumeReading());
     this.loginTimer = setTimeout(() => this.fail('login did not complete in time'), host.timers.loginTimeoutMs);
@@ -141,6 +147,15 @@ export class Connection implements PduSink {
   /** Resolves once the connection is fully closed and its session cleaned up. */
   get closed(): Promise<void> {
     return this.closedPromise;
+  }
+
+  /** Why the connection closed (or is closing); the server logs it with "connection closed". */
+  get closeReason(): string {
+    return this.reasonForClose ?? 'socket closed';
+  }
+
+  private noteCloseReason(reason: string): void {
+    this.reasonForClose ??= reason;
   }
 
   private isClosed(): boolean {
@@ -178,7 +193,7 @@ export class Connection implements PduSink {
           // ERL 0 cannot recover the lost data: close, but only once the Reject is written
           // (destroying the socket now would discard it while the socket is corked).
           this.socket.pause();
-          this.endAfterFlush();
+          this.endAfterFlush(err.message);
           return;
         }
         this.fail(err.message);
@@ -272,8 +287,9 @@ export class Connection implements PduSink {
     });
     this.send(bhs, resp.data.length ? [resp.data] : [], resp.data.length);
     if (machine.state === 'failed') {
-      this.log.info({ status: [resp.statusClass, resp.statusDetail] }, 'login failed');
-      this.endAfterFlush();
+      const why = machine.failure?.message ?? 'login failed';
+      this.log.info({ status: [resp.statusClass, resp.statusDetail], reason: why }, 'login failed');
+      this.endAfterFlush(`login failed: ${why}`);
       return;
     }
     if (session) this.enterFullFeature(session, machine);
@@ -299,7 +315,7 @@ export class Connection implements PduSink {
         dataLength: 0,
       }),
     );
-    this.endAfterFlush();
+    this.endAfterFlush(`login refused with status 0x${((status[0] << 8) | status[1]).toString(16).padStart(4, '0')} (TSIH ${pdu.tsih})`);
   }
 
   private enterFullFeature(session: Session, machine: LoginMachine): void {
@@ -334,7 +350,7 @@ export class Connection implements PduSink {
       this.send(
         encodeLogoutResponse({ ...session.seq(true), itt: pdu.itt, response, time2Wait: 0, time2Retain: 0 }),
       );
-      this.endAfterFlush();
+      this.endAfterFlush(`logout (reason ${pdu.reason}, response ${response})`);
     };
     if (pdu.reason === LogoutReason.REMOVE_FOR_RECOVERY) {
       respond(LogoutResponse.RECOVERY_NOT_SUPPORTED);
@@ -431,7 +447,7 @@ export class Connection implements PduSink {
     if (this.session) {
       this.send(encodeReject({ ...this.session.seq(true), reason: RejectReason.PROTOCOL_ERROR, dataSN: 0 }), [bhs], BHS_LENGTH);
     }
-    this.endAfterFlush();
+    this.endAfterFlush(`protocol error: ${reason}`);
   }
 
   internalError(err: unknown): void {
@@ -442,14 +458,16 @@ export class Connection implements PduSink {
   /** Drop the connection now. */
   fail(reason: string): void {
     if (this.state === ConnectionState.CLOSED) return;
+    this.noteCloseReason(reason);
     this.log.info({ reason }, 'closing connection');
     this.socket.destroy();
     this.onSocketClosed();
   }
 
   /** Close after queued output has been written. */
-  endAfterFlush(): void {
+  endAfterFlush(reason: string): void {
     if (this.state === ConnectionState.CLOSED) return;
+    this.noteCloseReason(reason);
     this.socket.end();
     // A peer that never reads must not keep us waiting forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
@@ -466,7 +484,7 @@ export class Connection implements PduSink {
     }
     this.socket.pause();
     if (this.session) await this.session.drain().catch(() => undefined);
-    this.endAfterFlush();
+    this.endAfterFlush('target shutting down');
     await this.closedPromise;
   }
 

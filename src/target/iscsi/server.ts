@@ -190,7 +190,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     this.connections.delete(conn);
     const session = conn.session;
     if (session && this.sessions.get(session.tsih)?.conn === conn) this.sessions.delete(session.tsih);
-    conn.log.debug('connection closed');
+    conn.log.info({ reason: conn.closeReason }, 'connection closed');
   }
 
   /* ---------------- SessionGroup ---------------- */
@@ -201,8 +201,13 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
 
   dropSessionsOf(targetName: string): void {
     for (const { session, conn } of [...this.sessions.values()]) {
-      if (session.target?.name === targetName) conn.endAfterFlush();
+      if (session.target?.name === targetName) conn.endAfterFlush('target cold reset');
     }
+  }
+
+  /** Connections accepted and not yet closed (in login or logged in). */
+  get connectionCount(): number {
+    return this.connections.size;
   }
 
   listSessions(): SessionInfo[] {
