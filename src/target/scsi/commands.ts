@@ -15,6 +15,7 @@ import { RSOC_ROW } from './report-supported-opcodes';
 import { REQUEST_SENSE_ROW } from './request-sense';
 import { UNIT_CONTROL_ROWS } from './unit-control';
 import { VERIFY_ROWS } from './verify';
+import { RTPG_ROW } from './report-target-port-groups';
 
 export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   INQUIRY_ROW,
@@ -28,6 +29,7 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...CACHE_ROWS,
   ...MODE_SENSE_ROWS,
   ...MODE_SELECT_ROWS,
+  RTPG_ROW,
 ];
 
 /** A fresh table of the standard command set, optionally with extra rows. */

@@ -45,6 +45,10 @@ export const FAILURE_SENSE = {
   'write-protected': { key: SenseKey.DATA_PROTECT, asc: 0x27, ascq: 0x00, text: 'WRITE PROTECTED' },
   'space-allocation-failed': { key: SenseKey.DATA_PROTECT, asc: 0x27, ascq: 0x07, text: 'SPACE ALLOCATION FAILED WRITE PROTECT' },
   'internal-target-failure': { key: SenseKey.HARDWARE_ERROR, asc: 0x44, ascq: 0x00, text: 'INTERNAL TARGET FAILURE' },
+  // ALUA (alua.ts): retryable answers while a target port group or LU is not accessible.
+  'alua-transitioning': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0a, text: 'LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION' },
+  'alua-standby': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0b, text: 'LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN STANDBY STATE' },
+  'alua-unavailable': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0c, text: 'LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE' },
 } as const satisfies Record<string, SenseCode>;
 
 export type FailureReason = keyof typeof FAILURE_SENSE;

@@ -22,6 +22,17 @@
  *   bits of SHA-256("twinsan-naa:" + canonical id).
  * - T10 vendor id designator: the 8-byte vendor field followed by the unit
  *   serial number.
+ *
+ * Both nodes of a pair present byte-identical standard INQUIRY data, VPD
+ * 0x80 and the logical unit designators of VPD 0x83 (NAA, T10 vendor id)
+ * for a volume. The only bytes that differ between the nodes are the
+ * target port designators VPD 0x83 appends after them (association 01b):
+ * RELATIVE TARGET PORT IDENTIFIER and TARGET PORT GROUP, which name the
+ * port the command came through. They must differ: that is how multipath
+ * (ALUA) tells the paths through the two nodes apart while the NAA tells it
+ * they lead to one LU. Nothing here may depend on the node, port, host,
+ * software or package version: INQUIRY's PRODUCT REVISION LEVEL is a
+ * configured string (default IDENTITY_DEFAULTS.revision), not the release.
  */
 import { createHash } from 'node:crypto';
 

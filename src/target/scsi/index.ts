@@ -42,3 +42,6 @@ export { VPD_PAGES, VpdPage } from './vpd';
 export { provisioning } from './provisioning';
 export type { Provisioning } from './provisioning';
 export { VersionDescriptor, STANDARD_INQUIRY_LENGTH } from './inquiry';
+export { AluaGroups, AluaState, ALUA_STATE_CODE, AluaStatusCode, LuAvailability, checkAccess, effectiveState } from './alua';
+export type { AluaOptions, AluaGroupOptions, AluaGroupView, AccessDecision } from './alua';
+export { RTPG_ROW, RtpgFormat, rtpgData } from './report-target-port-groups';

@@ -1,12 +1,15 @@
 /**
  * INQUIRY: standard data and VPD pages. Also answers for a LUN with no
  * logical unit (peripheral qualifier 011b, device type 1Fh).
+ *
+ * Byte 5 advertises what the command table implements, never more: TPGS
+ * 01b (implicit ALUA) when REPORT TARGET PORT GROUPS is a row.
  */
-import { anyLunCommand, CommandRow, DataDirection, ReservationClass } from './command-table';
+import { anyLunCommand, CommandRow, CommandTable, DataDirection, ReservationClass } from './command-table';
 import { truncate } from './data';
 import { invalidCdbField } from './failures';
 import { asciiField, IDENTITY_DEFAULTS } from './identity';
-import { Opcode, PERIPHERAL_DEVICE_TYPE_SBC, PERIPHERAL_NOT_CONNECTED } from './opcodes';
+import { MaintenanceIn, Opcode, PERIPHERAL_DEVICE_TYPE_SBC, PERIPHERAL_NOT_CONNECTED } from './opcodes';
 import { vpdPage } from './vpd';
 
 /** Version descriptors claimed in standard INQUIRY data. */
@@ -23,6 +26,15 @@ export interface StandardInquiryFields {
   readonly vendor: string;
   readonly product: string;
   readonly revision: string;
+  /** TPGS=01b: implicit asymmetric access (REPORT TARGET PORT GROUPS implemented). */
+  readonly implicitAlua?: boolean;
+}
+
+/** The byte 5 features the command table backs. */
+export function inquiryFeatures(table: CommandTable): { implicitAlua: boolean } {
+  return {
+    implicitAlua: table.find(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_TARGET_PORT_GROUPS) !== undefined,
+  };
 }
 
 export function standardInquiryData(f: StandardInquiryFields): Buffer {
@@ -32,7 +44,7 @@ export function standardInquiryData(f: StandardInquiryFields): Buffer {
   b[2] = 0x06; // VERSION: SPC-4
   b[3] = 0x12; // HISUP, RESPONSE DATA FORMAT=2
   b[4] = STANDARD_INQUIRY_LENGTH - 5; // ADDITIONAL LENGTH
-  b[5] = 0x00; // no TPGS (ALUA) / 3PC / PROTECT yet
+  b[5] = f.implicitAlua ? 0x10 : 0; // TPGS=01b; no 3PC / PROTECT yet
   b[6] = 0x00;
   b[7] = 0x02; // CMDQUE
   asciiField(f.vendor, 8).copy(b, 8);
@@ -72,7 +84,7 @@ export const INQUIRY_ROW: CommandRow = anyLunCommand<InquiryRequest>({
     const lu = ctx.lu;
     if (!req.evpd) {
       const data = lu
-        ? standardInquiryData({ peripheral: PERIPHERAL_DEVICE_TYPE_SBC, ...lu.identity })
+        ? standardInquiryData({ peripheral: PERIPHERAL_DEVICE_TYPE_SBC, ...lu.identity, ...inquiryFeatures(ctx.device.commands) })
         : standardInquiryData({ peripheral: PERIPHERAL_NOT_CONNECTED, ...IDENTITY_DEFAULTS });
       return { dataIn: truncate(data, req.allocationLength) };
     }
@@ -81,11 +93,12 @@ export const INQUIRY_ROW: CommandRow = anyLunCommand<InquiryRequest>({
       if (req.pageCode !== 0x00) throw invalidCdbField(2, 7);
       return { dataIn: truncate(Buffer.from([PERIPHERAL_NOT_CONNECTED, 0x00, 0x00, 0x01, 0x00]), req.allocationLength) };
     }
+    const relativeTargetPortId = ctx.cmd.nexus.relativeTargetPortId;
     const data = vpdPage(req.pageCode, {
       lu,
       capabilities: ctx.device.commands.capabilities,
-      relativeTargetPortId: ctx.cmd.nexus.relativeTargetPortId,
-      ...(ctx.device.targetPortGroup === undefined ? {} : { targetPortGroup: ctx.device.targetPortGroup }),
+      relativeTargetPortId,
+      ...(inquiryFeatures(ctx.device.commands).implicitAlua ? { targetPortGroup: ctx.device.alua.groupOfPort(relativeTargetPortId) } : {}),
     });
     if (!data) throw invalidCdbField(2, 7);
     return { dataIn: truncate(data, req.allocationLength) };

@@ -4,6 +4,7 @@
  * attentions per I_T nexus, task sets, the LBA range lock).
  */
 import type { BackingStore } from '../../block';
+import { LuAvailability } from './alua';
 import { IntervalLock } from './interval-lock';
 import { LuIdentity, LuIdentityOptions, resolveIdentity } from './identity';
 import { ModeParameters } from './mode-pages';
@@ -47,6 +48,7 @@ export class LogicalUnit {
   /** LBA range lock: shared for reads, exclusive for writes and read-modify-write. */
   readonly locks = new IntervalLock();
   private readonly taskSets = new Map<string, TaskOrder>();
+  private availabilityState: LuAvailability = LuAvailability.ONLINE;
 
   constructor(options: LogicalUnitOptions) {
     if (options.blockSize !== 512 && options.blockSize !== 4096) {
@@ -82,6 +84,27 @@ export class LogicalUnit {
   /** Sense data format chosen by the control mode page's D_SENSE bit. */
   get senseFormat(): SenseFormat {
     return this.mode.descriptorSense ? SenseFormat.DESCRIPTOR : SenseFormat.FIXED;
+  }
+
+  /** Online, transitioning or moving (see alua.ts for what commands meet). */
+  get availability(): LuAvailability {
+    return this.availabilityState;
+  }
+
+  /**
+   * Set by the failover code. Entering or leaving TRANSITIONING changes the
+   * LU's access state on this node's ports, so every nexus gets ASYMMETRIC
+   * ACCESS STATE CHANGED. Returns whether the availability changed.
+   */
+  setAvailability(next: LuAvailability): boolean {
+    const prev = this.availabilityState;
+    if (prev === next) return false;
+    if (!Object.values(LuAvailability).includes(next)) throw new RangeError(`unknown availability ${String(next)}`);
+    this.availabilityState = next;
+    if ((prev === LuAvailability.TRANSITIONING) !== (next === LuAvailability.TRANSITIONING)) {
+      this.establishUnitAttention(UnitAttention.ASYMMETRIC_ACCESS_STATE_CHANGED);
+    }
+    return true;
   }
 
   /** Queue a unit attention for every I_T nexus that has used this LU (optionally all but one). */

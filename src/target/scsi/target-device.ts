@@ -8,6 +8,11 @@
  *   3. the nexus is admitted to the LU (its first command sets POWER ON,
  *      RESET...); a pending unit attention is reported and cleared unless
  *      the command is INQUIRY, REPORT LUNS or REQUEST SENSE;
+ *   3a. the access gate (alua.ts), once the opcode is known to be
+ *      supported: a moving LU answers BUSY, a port group
+ *      in standby / unavailable / transitioning answers NOT READY with the
+ *      ALUA sense, except for the commands each state allows; a LUN marked
+ *      moving with no LU answers BUSY, never LOGICAL UNIT NOT SUPPORTED;
  *   4. unsupported opcode / service action, ACA task attribute, NACA or
  *      LINK in the control byte are rejected;
  *   5. inside the nexus' task set (task attribute ordering) the row parses
@@ -15,6 +20,7 @@
  *      trimmed to it, and the row executes;
  *   6. failures become CHECK CONDITION with sense data in the LU's format.
  */
+import { AluaGroups, AluaOptions, AluaState, busyWhileMovingWithoutLu, checkAccess, LuAvailability } from './alua';
 import { CommandContext, CommandResult, CommandRow, CommandTable, DataDirection, PreparedCommand } from './command-table';
 import { sbcCommandTable } from './commands';
 import { takeBytes, totalLength } from './data';
@@ -37,8 +43,10 @@ export interface ScsiTargetDeviceOptions {
   /** Target name (e.g. the iSCSI target IQN), for logs. */
   readonly name: string;
   readonly luns: ReadonlyMap<number, LogicalUnit>;
-  /** TARGET PORT GROUP reported in VPD 0x83 (ALUA comes later). */
+  /** Without `alua`: the id of the one target port group (default 1). */
   readonly targetPortGroup?: number;
+  /** Target port groups of the pair and this node's group (default: one active/optimized group). */
+  readonly alua?: AluaOptions;
   /** The command set (defaults to sbcCommandTable()). */
   readonly commands?: CommandTable;
   /** Called with any error that is not a SCSI failure (reported as INTERNAL TARGET FAILURE). */
@@ -60,13 +68,17 @@ export class ScsiTargetDevice {
   readonly name: string;
   readonly targetPortGroup: number | undefined;
   readonly commands: CommandTable;
+  readonly alua: AluaGroups;
   private readonly units = new Map<number, LogicalUnit>();
+  /** LUNs known to be moving that have no logical unit attached: BUSY, never LOGICAL UNIT NOT SUPPORTED. */
+  private readonly movingLuns = new Set<number>();
   private readonly onInternalError: ((err: unknown, cmd: ScsiCommand) => void) | undefined;
 
   constructor(options: ScsiTargetDeviceOptions) {
     this.name = options.name;
     this.targetPortGroup = options.targetPortGroup;
     this.commands = options.commands ?? sbcCommandTable();
+    this.alua = options.alua ? new AluaGroups(options.alua) : AluaGroups.single(options.targetPortGroup ?? 1);
     this.onInternalError = options.onInternalError;
     for (const [lun, lu] of options.luns) {
       checkLun(lun);
@@ -93,6 +105,7 @@ export class ScsiTargetDevice {
     if (this.units.has(lun)) throw new Error(`LUN ${lun} already exists`);
     for (const other of this.units.values()) other.establishUnitAttention(UnitAttention.REPORTED_LUNS_DATA_HAS_CHANGED);
     this.units.set(lun, lu);
+    this.movingLuns.delete(lun);
   }
 
   /** Remove a logical unit; the others report REPORTED LUNS DATA HAS CHANGED. */
@@ -100,8 +113,53 @@ export class ScsiTargetDevice {
     const lu = this.units.get(lun);
     if (!lu) return undefined;
     this.units.delete(lun);
+    if (lu.availability === LuAvailability.MOVING) this.movingLuns.add(lun);
     for (const other of this.units.values()) other.establishUnitAttention(UnitAttention.REPORTED_LUNS_DATA_HAS_CHANGED);
     return lu;
+  }
+
+  /* ---------------- ALUA and availability: the failover code's API ---------------- */
+
+  /**
+   * The one place ALUA states change: a target port group's state for every
+   * logical unit (clearing per-LU states of that group), or for the LU at
+   * `lun` only. Each LU whose state changed reports ASYMMETRIC ACCESS STATE
+   * CHANGED to every nexus.
+   */
+  setAluaState(groupId: number, state: AluaState, options: { readonly lun?: number } = {}): void {
+    const only = options.lun === undefined ? undefined : this.units.get(options.lun);
+    if (options.lun !== undefined && !only) throw new RangeError(`no logical unit at LUN ${options.lun}`);
+    for (const lu of this.alua.setState(groupId, state, this.logicalUnits(), only)) {
+      lu.establishUnitAttention(UnitAttention.ASYMMETRIC_ACCESS_STATE_CHANGED);
+    }
+  }
+
+  /**
+   * Availability of the LU at `lun` (see alua.ts). A LUN with no LU can be
+   * marked MOVING (it is on its way in, or was removed while moving): it
+   * answers BUSY until addLun() or ONLINE; never LOGICAL UNIT NOT SUPPORTED.
+   */
+  setAvailability(lun: number, availability: LuAvailability): void {
+    checkLun(lun);
+    const lu = this.units.get(lun);
+    if (lu) {
+      lu.setAvailability(availability);
+      if (availability !== LuAvailability.MOVING) this.movingLuns.delete(lun);
+      return;
+    }
+    if (availability === LuAvailability.MOVING) this.movingLuns.add(lun);
+    else if (availability === LuAvailability.ONLINE) this.movingLuns.delete(lun);
+    else throw new RangeError(`LUN ${lun} has no logical unit to be ${availability}`);
+  }
+
+  /** The LUN is moving: BUSY for media commands, identity and REPORT LUNS unchanged. */
+  markMoving(lun: number): void {
+    this.setAvailability(lun, LuAvailability.MOVING);
+  }
+
+  /** Whether the LUN is marked moving (with or without a logical unit). */
+  isMoving(lun: number): boolean {
+    return this.movingLuns.has(lun) || this.units.get(lun)?.availability === LuAvailability.MOVING;
   }
 
   /** Execute one command on any LUN number, present or not. Never throws. */
@@ -112,6 +170,7 @@ export class ScsiTargetDevice {
     try {
       const found = this.commands.lookup(cmd.cdb);
       const row = found.row;
+      if (!lu && this.movingLuns.has(cmd.lun) && busyWhileMovingWithoutLu(cmd.cdb)) return BUSY;
       if (!lu && !row?.allowedWithoutLun) throw new ScsiFailure('lun-not-supported');
       if (lu) {
         lu.unitAttentions.admit(cmd.nexus.key);
@@ -121,6 +180,11 @@ export class ScsiTargetDevice {
         }
       }
       if (!row) throw found.failure;
+      if (lu) {
+        const access = checkAccess(this.alua, lu, cmd.nexus.relativeTargetPortId, cmd.cdb);
+        if (access === 'busy') return BUSY;
+        if (access !== 'run') throw new ScsiFailure(access);
+      }
       if (cmd.cdb.length < row.cdbLength) throw invalidCdbField(0, 7);
       if (cmd.taskAttribute === TaskAttribute.ACA) throw new ScsiFailure('invalid-message-error');
       checkControlByte(cmd.cdb, row.cdbLength);
@@ -189,6 +253,8 @@ export class ScsiTargetDevice {
     for (const lu of this.units.values()) lu.nexusLost(nexus.key);
   }
 }
+
+const BUSY: ScsiResponse = { status: ScsiStatus.BUSY, sense: null, dataIn: null };
 
 function goodResponse(result: CommandResult, progress: Progress): ScsiResponse {
   return {

@@ -56,6 +56,12 @@ function unitSerialNumber(ctx: VpdContext): Buffer {
   return Buffer.from(ctx.lu.identity.serial, 'latin1');
 }
 
+/**
+ * Logical unit designators first (NAA, T10 vendor id: derived from the
+ * volume id only, the same on both nodes), then the target port designators
+ * of the port the command came through (relative target port, and the
+ * target port group when ALUA is implemented), which differ per node.
+ */
 function deviceIdentification(ctx: VpdContext): Buffer {
   const id = ctx.lu.identity;
   const parts = [

@@ -17,7 +17,7 @@ describe('dispatch', () => {
     const { dev } = await readyFixture();
     const s = expectCheck(await run(dev, [0x9e, 0x12]), 0x5, 0x24, 0x00); // GET LBA STATUS: not yet
     expect(s.sks).toMatchObject({ cd: true, field: 1, bit: 4 });
-    expectCheck(await run(dev, [0xa3, 0x0a]), 0x5, 0x24, 0x00); // REPORT TARGET PORT GROUPS: not yet
+    expectCheck(await run(dev, [0xa3, 0x05]), 0x5, 0x24, 0x00); // REPORT IDENTIFYING INFORMATION: not implemented
   });
 
   test('dispatch_lun_that_does_not_exist', async () => {

@@ -12,8 +12,9 @@ import { fixture, nexus, run, VOLUME_ID } from './helpers';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
+// Byte 5 = 0x10: TPGS=01b (implicit ALUA). Not identity.
 const PINNED_STANDARD_INQUIRY = hex(`
-  00 00 06 12 5b 00 00 02
+  00 00 06 12 5b 10 00 02
   54 57 49 4e 53 41 4e 20
   74 77 69 6e 73 61 6e 20 76 6f 6c 75 6d 65 20 20
   30 30 30 31
@@ -26,11 +27,26 @@ const PINNED_VPD_80 = hex(`00 80 00 20 ${Buffer.from('3f1c2a9e6b1d4f7a9c3e5d2b8a
 
 const PINNED_NAA = hex('67 a5 a1 1d dc bc e4 fd e6 a6 31 a2 5d 8d 13 04');
 
-const PINNED_VPD_83 = hex(`
-  00 83 00 48
+/** The logical unit designators: identical on both nodes. */
+const PINNED_LU_DESIGNATORS = `
   01 03 00 10 67 a5 a1 1d dc bc e4 fd e6 a6 31 a2 5d 8d 13 04
-  02 01 00 28 54 57 49 4e 53 41 4e 20 ${Buffer.from('3f1c2a9e6b1d4f7a9c3e5d2b8a7e1f60').toString('hex')}
-  01 14 00 04 00 00 00 01`);
+  02 01 00 28 54 57 49 4e 53 41 4e 20 ${Buffer.from('3f1c2a9e6b1d4f7a9c3e5d2b8a7e1f60').toString('hex')}`;
+
+/** A lone device: relative target port 1 in target port group 1. */
+const PINNED_VPD_83 = hex(`
+  00 83 00 50
+  ${PINNED_LU_DESIGNATORS}
+  01 14 00 04 00 00 00 01
+  01 15 00 04 00 00 00 01`);
+
+/** Node B of a pair, reached through relative target port 2 in target port group 2. */
+const PINNED_VPD_83_NODE_B = hex(`
+  00 83 00 50
+  ${PINNED_LU_DESIGNATORS}
+  01 14 00 04 00 00 00 02
+  01 15 00 04 00 00 00 02`);
+
+const PAIR = { groups: [{ id: 1, ports: [1] }, { id: 2, ports: [2] }] };
 
 describe('identity bytes', () => {
   test('identity_pinned_standard_inquiry', async () => {
@@ -96,5 +112,44 @@ describe('identity bytes', () => {
     expect(() => new LogicalUnit({ store, blockSize: 512, identity: { volumeId: VOLUME_ID, vendor: 'TOO-LONG-VENDOR' } })).toThrow(RangeError);
     expect(() => new LogicalUnit({ store, blockSize: 512, identity: { volumeId: VOLUME_ID, product: 'caf\u00e9' } })).toThrow(RangeError);
     expect(() => new LogicalUnit({ store, blockSize: 512, identity: { volumeId: '  ' } })).toThrow(RangeError);
+  });
+
+  test('identity_pinned_vpd_device_identification_node_b_port', async () => {
+    const { dev } = fixture({ device: { alua: { ...PAIR, localGroup: 2 } } });
+    const r = await run(dev, [0x12, 0x01, 0x83, 0x01, 0x00, 0x00], { nexus: nexus(1, 2) });
+    expect(r.dataIn!.toString('hex')).toBe(PINNED_VPD_83_NODE_B.toString('hex'));
+  });
+
+  test('identity_same_on_both_nodes', async () => {
+    // Two nodes of a pair serve the same volume: different target names, LUN
+    // numbers, ports, groups and group states. Only the target port
+    // designators at the end of VPD 0x83 may differ.
+    const nodeA = fixture({ device: { name: 'iqn.2026-11.io.twinsan:node-a', alua: { ...PAIR, localGroup: 1 } } });
+    const storeB = new MemoryBackingStore(512 * 1024);
+    const luB = new LogicalUnit({ store: storeB, blockSize: 512, identity: { volumeId: VOLUME_ID } });
+    const nodeB = new ScsiTargetDevice({
+      name: 'iqn.2026-11.io.twinsan:node-b',
+      luns: new Map([[3, luB]]),
+      alua: { groups: [{ id: 1, ports: [1], state: 'standby' }, { id: 2, ports: [2], state: 'active/non-optimized' }], localGroup: 2 },
+    });
+    const viaA = { nexus: nexus(1, 1) };
+    const viaB = { nexus: nexus(1, 2), lun: 3 };
+    for (const c of [
+      [0x12, 0x00, 0x00, 0x01, 0x04, 0x00], // standard INQUIRY, 260 bytes
+      [0x12, 0x01, 0x80, 0x01, 0x00, 0x00], // unit serial number
+    ]) {
+      const a = await run(nodeA.dev, c, viaA);
+      const b = await run(nodeB, c, viaB);
+      expect(b.dataIn!.toString('hex')).toBe(a.dataIn!.toString('hex'));
+    }
+    const a83 = (await run(nodeA.dev, [0x12, 0x01, 0x83, 0x01, 0x00, 0x00], viaA)).dataIn!;
+    const b83 = (await run(nodeB, [0x12, 0x01, 0x83, 0x01, 0x00, 0x00], viaB)).dataIn!;
+    expect(a83.length).toBe(b83.length);
+    const luPart = 4 + hex(PINNED_LU_DESIGNATORS).length;
+    expect(b83.subarray(0, luPart).toString('hex')).toBe(a83.subarray(0, luPart).toString('hex'));
+    expect(a83.subarray(luPart).toString('hex')).toBe('0114000400000001' + '0115000400000001');
+    expect(b83.subarray(luPart).toString('hex')).toBe('0114000400000002' + '0115000400000002');
+    expect(a83.toString('hex')).toBe(PINNED_VPD_83.toString('hex'));
+    expect(b83.toString('hex')).toBe(PINNED_VPD_83_NODE_B.toString('hex'));
   });
 });

@@ -91,7 +91,7 @@ describe('INQUIRY', () => {
     const { dev } = fixture();
     const r = await run(dev, inquiry(1, 0x83, 10));
     expect(r.dataIn!.length).toBe(10);
-    expect(r.dataIn!.readUInt16BE(2)).toBe(0x48); // page length still describes the full page
+    expect(r.dataIn!.readUInt16BE(2)).toBe(0x50); // page length still describes the full page
   });
 
   test('inquiry_block_limits', async () => {
