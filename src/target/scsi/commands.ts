@@ -16,6 +16,8 @@ import { REQUEST_SENSE_ROW } from './request-sense';
 import { UNIT_CONTROL_ROWS } from './unit-control';
 import { VERIFY_ROWS } from './verify';
 import { RTPG_ROW } from './report-target-port-groups';
+import { EXTENDED_COPY_ROW } from './extended-copy';
+import { RECEIVE_COPY_RESULTS_ROWS } from './receive-copy-results';
 
 export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   INQUIRY_ROW,
@@ -30,6 +32,8 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...MODE_SENSE_ROWS,
   ...MODE_SELECT_ROWS,
   RTPG_ROW,
+  EXTENDED_COPY_ROW,
+  ...RECEIVE_COPY_RESULTS_ROWS,
 ];
 
 /** A fresh table of the standard command set, optionally with extra rows. */

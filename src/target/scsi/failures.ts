@@ -14,6 +14,7 @@ export const SenseKey = {
   ILLEGAL_REQUEST: 0x5,
   UNIT_ATTENTION: 0x6,
   DATA_PROTECT: 0x7,
+  COPY_ABORTED: 0xa,
   ABORTED_COMMAND: 0xb,
   MISCOMPARE: 0xe,
 } as const;
@@ -49,6 +50,17 @@ export const FAILURE_SENSE = {
   'alua-transitioning': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0a, text: 'LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION' },
   'alua-standby': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0b, text: 'LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN STANDBY STATE' },
   'alua-unavailable': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0c, text: 'LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE' },
+  // EXTENDED COPY (extended-copy.ts): parameter list faults, then copy aborts.
+  'operation-in-progress': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x00, ascq: 0x16, text: 'OPERATION IN PROGRESS' },
+  'too-many-target-descriptors': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x06, text: 'TOO MANY TARGET DESCRIPTORS' },
+  'unsupported-target-descriptor-type': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x07, text: 'UNSUPPORTED TARGET DESCRIPTOR TYPE CODE' },
+  'too-many-segment-descriptors': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x08, text: 'TOO MANY SEGMENT DESCRIPTORS' },
+  'unsupported-segment-descriptor-type': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x09, text: 'UNSUPPORTED SEGMENT DESCRIPTOR TYPE CODE' },
+  'copy-aborted': { key: SenseKey.COPY_ABORTED, asc: 0x00, ascq: 0x00, text: 'NO ADDITIONAL SENSE INFORMATION' },
+  'copy-target-unreachable': { key: SenseKey.COPY_ABORTED, asc: 0x08, ascq: 0x04, text: 'UNREACHABLE COPY TARGET' },
+  'copy-third-party-device-failure': { key: SenseKey.COPY_ABORTED, asc: 0x0d, ascq: 0x01, text: 'THIRD PARTY DEVICE FAILURE' },
+  'copy-target-not-reachable': { key: SenseKey.COPY_ABORTED, asc: 0x0d, ascq: 0x02, text: 'COPY TARGET DEVICE NOT REACHABLE' },
+  'copy-target-write-protected': { key: SenseKey.COPY_ABORTED, asc: 0x27, ascq: 0x00, text: 'WRITE PROTECTED' },
 } as const satisfies Record<string, SenseCode>;
 
 export type FailureReason = keyof typeof FAILURE_SENSE;

@@ -3,13 +3,15 @@
  * logical unit (peripheral qualifier 011b, device type 1Fh).
  *
  * Byte 5 advertises what the command table implements, never more: TPGS
- * 01b (implicit ALUA) when REPORT TARGET PORT GROUPS is a row.
+ * 01b (implicit ALUA) when REPORT TARGET PORT GROUPS is a row, 3PC when
+ * EXTENDED COPY is.
  */
 import { anyLunCommand, CommandRow, CommandTable, DataDirection, ReservationClass } from './command-table';
 import { truncate } from './data';
 import { invalidCdbField } from './failures';
 import { asciiField, IDENTITY_DEFAULTS } from './identity';
 import { MaintenanceIn, Opcode, PERIPHERAL_DEVICE_TYPE_SBC, PERIPHERAL_NOT_CONNECTED } from './opcodes';
+import { CopyOpcode, ExtendedCopyAction } from './third-party-copy';
 import { vpdPage } from './vpd';
 
 /** Version descriptors claimed in standard INQUIRY data. */
@@ -28,12 +30,15 @@ export interface StandardInquiryFields {
   readonly revision: string;
   /** TPGS=01b: implicit asymmetric access (REPORT TARGET PORT GROUPS implemented). */
   readonly implicitAlua?: boolean;
+  /** 3PC: a copy manager (EXTENDED COPY) is addressable through this LU. */
+  readonly thirdPartyCopy?: boolean;
 }
 
 /** The byte 5 features the command table backs. */
-export function inquiryFeatures(table: CommandTable): { implicitAlua: boolean } {
+export function inquiryFeatures(table: CommandTable): { implicitAlua: boolean; thirdPartyCopy: boolean } {
   return {
     implicitAlua: table.find(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_TARGET_PORT_GROUPS) !== undefined,
+    thirdPartyCopy: table.find(CopyOpcode.EXTENDED_COPY, ExtendedCopyAction.LID1) !== undefined,
   };
 }
 
@@ -44,7 +49,7 @@ export function standardInquiryData(f: StandardInquiryFields): Buffer {
   b[2] = 0x06; // VERSION: SPC-4
   b[3] = 0x12; // HISUP, RESPONSE DATA FORMAT=2
   b[4] = STANDARD_INQUIRY_LENGTH - 5; // ADDITIONAL LENGTH
-  b[5] = f.implicitAlua ? 0x10 : 0; // TPGS=01b; no 3PC / PROTECT yet
+  b[5] = (f.implicitAlua ? 0x10 : 0) | (f.thirdPartyCopy ? 0x08 : 0); // TPGS=01b, 3PC; no PROTECT
   b[6] = 0x00;
   b[7] = 0x02; // CMDQUE
   asciiField(f.vendor, 8).copy(b, 8);

@@ -5,6 +5,7 @@
  */
 import type { BackingStore } from '../../block';
 import { LuAvailability } from './alua';
+import { CopyResults } from './copy-results';
 import { IntervalLock } from './interval-lock';
 import { LuIdentity, LuIdentityOptions, resolveIdentity } from './identity';
 import { ModeParameters } from './mode-pages';
@@ -47,6 +48,8 @@ export class LogicalUnit {
   readonly mode = new ModeParameters();
   /** LBA range lock: shared for reads, exclusive for writes and read-modify-write. */
   readonly locks = new IntervalLock();
+  /** EXTENDED COPY state of this LU's copy manager (running list ids, held statuses). */
+  readonly copyResults = new CopyResults();
   private readonly taskSets = new Map<string, TaskOrder>();
   private availabilityState: LuAvailability = LuAvailability.ONLINE;
 
@@ -141,5 +144,6 @@ export class LogicalUnit {
   nexusLost(nexusKey: string): void {
     this.unitAttentions.forget(nexusKey);
     this.taskSets.delete(nexusKey);
+    this.copyResults.forget(nexusKey);
   }
 }

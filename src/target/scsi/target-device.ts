@@ -23,6 +23,7 @@
 import { AluaGroups, AluaOptions, AluaState, busyWhileMovingWithoutLu, checkAccess, LuAvailability } from './alua';
 import { CommandContext, CommandResult, CommandRow, CommandTable, DataDirection, PreparedCommand } from './command-table';
 import { sbcCommandTable } from './commands';
+import type { CopyTargetRegistry } from './copy-registry';
 import { takeBytes, totalLength } from './data';
 import { invalidCdbField, ScsiFailure, SenseKey } from './failures';
 import type { LogicalUnit } from './logical-unit';
@@ -47,6 +48,8 @@ export interface ScsiTargetDeviceOptions {
   readonly targetPortGroup?: number;
   /** Target port groups of the pair and this node's group (default: one active/optimized group). */
   readonly alua?: AluaOptions;
+  /** LUs of other targets an EXTENDED COPY may name (this device's own LUs are always reachable). */
+  readonly copyTargets?: CopyTargetRegistry;
   /** The command set (defaults to sbcCommandTable()). */
   readonly commands?: CommandTable;
   /** Called with any error that is not a SCSI failure (reported as INTERNAL TARGET FAILURE). */
@@ -69,6 +72,7 @@ export class ScsiTargetDevice {
   readonly targetPortGroup: number | undefined;
   readonly commands: CommandTable;
   readonly alua: AluaGroups;
+  readonly copyTargets: CopyTargetRegistry | undefined;
   private readonly units = new Map<number, LogicalUnit>();
   /** LUNs known to be moving that have no logical unit attached: BUSY, never LOGICAL UNIT NOT SUPPORTED. */
   private readonly movingLuns = new Set<number>();
@@ -79,6 +83,7 @@ export class ScsiTargetDevice {
     this.targetPortGroup = options.targetPortGroup;
     this.commands = options.commands ?? sbcCommandTable();
     this.alua = options.alua ? new AluaGroups(options.alua) : AluaGroups.single(options.targetPortGroup ?? 1);
+    this.copyTargets = options.copyTargets;
     this.onInternalError = options.onInternalError;
     for (const [lun, lu] of options.luns) {
       checkLun(lun);

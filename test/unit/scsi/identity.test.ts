@@ -12,9 +12,9 @@ import { fixture, nexus, run, VOLUME_ID } from './helpers';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-// Byte 5 = 0x10: TPGS=01b (implicit ALUA). Not identity.
+// Byte 5 = 0x18: TPGS=01b (implicit ALUA) and 3PC (EXTENDED COPY). Neither is identity.
 const PINNED_STANDARD_INQUIRY = hex(`
-  00 00 06 12 5b 10 00 02
+  00 00 06 12 5b 18 00 02
   54 57 49 4e 53 41 4e 20
   74 77 69 6e 73 61 6e 20 76 6f 6c 75 6d 65 20 20
   30 30 30 31
