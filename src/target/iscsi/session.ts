@@ -474,7 +474,8 @@ export class Session {
       response = TmfResponse.REASSIGNMENT_NOT_SUPPORTED;
     } else if (!row || this.type !== SessionType.NORMAL || !this.target || !this.nexus) {
       response = TmfResponse.FUNCTION_NOT_SUPPORTED;
-    } else if (row.perLun && !this.target.device.luns().includes(pdu.lun)) {
+    } else if (row.perLun && !this.target.device.luns().includes(pdu.lun) && !(this.target.device.isMoving?.(pdu.lun) ?? false)) {
+      // A LUN that is moving between nodes exists: never tell the initiator otherwise.
       response = TmfResponse.LUN_DOES_NOT_EXIST;
     } else {
       response = await this.performTmf(pdu, row);

@@ -18,6 +18,8 @@ export interface ScsiDevicePort {
   taskManagement(fn: TaskManagementFunction, nexus: ItNexus, lun: number): DeviceTmfOutcome | string;
   nexusLost(nexus: ItNexus): void;
   luns(): number[];
+  /** True for a LUN that exists but is moving between nodes (no LU attached here right now). */
+  isMoving?(lun: number): boolean;
 }
 
 export interface ChapSecrets {
