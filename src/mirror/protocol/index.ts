@@ -1,15 +1,50 @@
-export * from './messages';
-export { VersionRange, OUR_VERSIONS, negotiateVersion, isValidRange, formatRange } from './version';
-export { EnvelopeType, EnvelopeDecodeError, PROTO_PACKAGE, decodeEnvelope, encodeEnvelope, schemaRoot } from './schema';
 export {
-  DEFAULT_FRAME_LIMITS,
-  DecodedFrame,
-  FRAME_PREFIX_BYTES,
-  FrameDecoder,
-  FrameError,
-  FrameErrorKind,
-  FrameLimits,
-  Payload,
-  encodeFrame,
-  payloadLength,
-} from './frame';
+  PROTOCOL_VERSION,
+  Role,
+  BODY_TABLE,
+  BODY_KINDS,
+  isBodyKind,
+  kindOf,
+} from './messages';
+export type {
+  Ack,
+  BodyKind,
+  BodyMap,
+  BodyRule,
+  BodyScope,
+  ByteRange,
+  Challenge,
+  ChallengeResponse,
+  Complete,
+  Envelope,
+  EnvelopeHeader,
+  EnvelopeOf,
+  Flush,
+  GenerationUpdate,
+  Generations,
+  Heartbeat,
+  Hello,
+  KnownEnvelope,
+  OutgoingEnvelope,
+  OutgoingMessage,
+  OutgoingOf,
+  PayloadRule,
+  Resize,
+  ResyncData,
+  ResyncRequest,
+  ScsiState,
+  UnknownEnvelope,
+  Unmap,
+  VerifyDigests,
+  VerifyRequest,
+  VolumeHello,
+  Welcome,
+  Write,
+  WriteSame,
+  WriteZeroes,
+} from './messages';
+export { OUR_VERSIONS, negotiateVersion, isValidRange, formatRange } from './version';
+export type { VersionRange } from './version';
+export { EnvelopeType, EnvelopeDecodeError, PROTO_PACKAGE, decodeEnvelope, encodeEnvelope, schemaRoot } from './schema';
+export { DEFAULT_FRAME_LIMITS, FRAME_PREFIX_BYTES, FrameDecoder, FrameError, FrameErrorKind, encodeFrame, payloadLength } from './frame';
+export type { DecodedFrame, FrameLimits, Payload } from './frame';

@@ -32,18 +32,21 @@ export interface Hello {
   readonly features?: readonly string[];
 }
 
+/** The acceptor's Hello. */
 export interface Challenge {
   readonly hello: Hello;
-  readonly proof: Buffer;
 }
 
+/** The dialer's proof. */
 export interface ChallengeResponse {
   readonly proof: Buffer;
 }
 
+/** The version chosen and the acceptor's proof. */
 export interface Welcome {
   readonly protocolVersion: number;
   readonly features?: readonly string[];
+  readonly proof: Buffer;
 }
 
 export interface Heartbeat {

@@ -172,10 +172,6 @@ export const REPLICATION_DESCRIPTOR: INamespace = {
                     "hello": {
                       "type": "Hello",
                       "id": 1
-                    },
-                    "proof": {
-                      "type": "bytes",
-                      "id": 2
                     }
                   }
                 },
@@ -197,6 +193,10 @@ export const REPLICATION_DESCRIPTOR: INamespace = {
                       "rule": "repeated",
                       "type": "string",
                       "id": 2
+                    },
+                    "proof": {
+                      "type": "bytes",
+                      "id": 3
                     }
                   }
                 },

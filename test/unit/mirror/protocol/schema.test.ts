@@ -47,10 +47,9 @@ const SAMPLES: { readonly [K in BodyKind]: BodyMap[K] } = {
   },
   challenge: {
     hello: { protocolMin: 1, protocolMax: 1, nodeId: 'node-b', clusterId: 'c1', nonce: Buffer.alloc(32, 9), linkIndex: 0, sessionId: 'beef', features: [] },
-    proof: Buffer.alloc(32, 1),
   },
   challengeResponse: { proof: Buffer.alloc(32, 2) },
-  welcome: { protocolVersion: 2, features: ['x'] },
+  welcome: { protocolVersion: 2, features: ['x'], proof: Buffer.alloc(32, 1) },
   volumeHello: {
     volumeId: 'vol-a',
     sizeBytes: 2 ** 42,
