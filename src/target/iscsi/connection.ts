@@ -235,6 +235,8 @@ export class Connection implements PduSink {
   /* ---------------- login ---------------- */
 
   private onLogin(pdu: LoginPdu): void {
+    // After a failed login the connection is closing: later PDUs are ignored.
+    if (this.login && this.login.state !== 'in-progress') return;
     if (!this.login) {
       // First login PDU of the connection.
       this.statSN = pdu.expStatSN;

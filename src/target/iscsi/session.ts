@@ -237,6 +237,11 @@ export class Session {
       this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
       return;
     }
+    if (pdu.immediate && this.tasks.size >= this.cmdWindow) {
+      // Immediate commands bypass the CmdSN window; they must not bypass the memory bound.
+      this.reject(pdu.raw.bhs, RejectReason.IMMEDIATE_COMMAND_REJECT);
+      return;
+    }
     if (this.tasks.has(pdu.itt)) {
       this.reject(pdu.raw.bhs, RejectReason.TASK_IN_PROGRESS);
       return;
@@ -303,7 +308,9 @@ export class Session {
     }
     if (pdu.ttt === RESERVED_TAG && (pdu.final || task.received >= task.unsolicitedLimit)) {
       task.unsolicitedDone = true;
-      task.nextSolicitOffset = Math.max(task.nextSolicitOffset, task.received);
+      // The burst may end (F bit) short of FirstBurstLength: solicit from where it ended.
+      // No R2T has been sent yet, so nothing beyond `received` is outstanding.
+      task.nextSolicitOffset = task.received;
     }
     if (task.dataComplete) {
       this.execute(task);
