@@ -1,0 +1,758 @@
+/**
+ * PeerChannel: everything this node says to its one peer, over two or more
+ * links (peer-link.ts) at once.
+ *
+ * Requests. `request()` gives the message the next seq (1, 2, ...; unique
+ * for the life of the channel), queues it, and sends it on the live link
+ * with the least unflushed output (round robin among equals) once the
+ * in-flight window has room. The promise settles with the peer's reply
+ * (whatever body it is: an Ack{ok: false} resolves too; `checkAck` turns it
+ * into a RemoteError). Messages are not ordered among themselves (they
+ * travel over several links): a caller that needs A applied before B waits
+ * for A's reply before it sends B. One-way messages (`send()`) are
+ * neither ordered nor resent.
+ *
+ * Resend. When the connection that carried an unanswered request closes,
+ * the request goes again, same seq, on another live link (or on the first
+ * link to come back). Requests must therefore be idempotent, and the
+ * receiver de-duplicates by seq (replay-window.ts): a copy of a request
+ * still being handled only moves where the reply goes, a copy of one
+ * already answered gets the recorded reply again, so no handler runs
+ * twice for one seq. Each message carries the sender's ack floor (its
+ * lowest unanswered seq) so the receiver forgets what cannot come again.
+ * Replies go back on the connection the latest copy came on.
+ *
+ * Unavailability. With no link up the channel is `suspended` and requests
+ * wait; after `unavailableAfterMs` without a link (from connect(), or from
+ * the loss of the last link) it is `down`: every queued and unanswered
+ * request fails with PeerUnavailableError and new ones fail at once, until
+ * a link comes up again. Such a request may or may not have been applied.
+ * When a link comes up to a restarted peer (a new session id), requests
+ * sent to the old incarnation fail with PeerUnavailableError
+ * (EPEERRESTART) and the replay window is cleared.
+ *
+ * Incoming. Handlers are a table by body kind (`handle('write', fn)`); the
+ * handler's result is the reply (nothing: Ack{ok: true}); a handler that
+ * throws is answered Ack{ok: false, code: err.code or 'EIO'}; a request
+ * whose body is unknown (a newer peer's) or has no handler is answered
+ * Ack{ok: false, code: 'ENOTSUP'}, and one without its required payload
+ * Ack{ok: false, code: 'EPROTO'}.
+ *
+ * Back-pressure: at most `maxInFlight` requests and `maxInFlightBytes` of
+ * payload are out unanswered; a link with `linkHighWaterBytes` unflushed
+ * takes nothing new until it drains. Payload buffers are written as given
+ * and kept (not copied) until the reply comes, for resends: a caller must
+ * not change them before its promise settles.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Logger } from 'pino';
+import { DEFAULT_FRAME_LIMITS, DecodedFrame, FrameLimits, Payload, encodeFrame, payloadLength } from '../protocol/frame';
+import {
+  BODY_TABLE,
+  BodyKind,
+  BodyMap,
+  BodyRule,
+  Complete,
+  Envelope,
+  EnvelopeOf,
+  KnownEnvelope,
+  OutgoingMessage,
+  isBodyKind,
+  kindOf,
+} from '../protocol/messages';
+import { OUR_VERSIONS, VersionRange, isValidRange } from '../protocol/version';
+import {
+  ChannelClosedError,
+  LinkFailure,
+  PeerUnavailableError,
+  RemoteError,
+  RequestTimeoutError,
+  UnsupportedByPeerError,
+} from './errors';
+import { HandshakeRole } from './handshake';
+import { LinkConnection } from './link-connection';
+import { LinkAddress, LinkStats, PeerLink } from './peer-link';
+import { ReplayWindow } from './replay-window';
+import { Fifo } from './fifo';
+import { ChannelTunables, resolveTunables } from './tunables';
+
+export interface LinkConfig {
+  /** Where this node listens for the link; no listener when left out. */
+  readonly local?: LinkAddress;
+  /** The peer's address of the link; may also be given to connect(). */
+  readonly peer?: LinkAddress;
+}
+
+export interface PeerChannelOptions extends Partial<ChannelTunables> {
+  readonly nodeId: string;
+  readonly peerNodeId: string;
+  readonly clusterId: string;
+  /** The shared secret both nodes prove they know on every connection. */
+  readonly secret: string | Buffer;
+  /** The links to the peer, in the same order on both nodes (two or more for redundancy). */
+  readonly links: readonly LinkConfig[];
+  readonly log: Logger;
+  /** Protocol versions spoken; this release's by default. */
+  readonly versions?: VersionRange;
+  readonly features?: readonly string[];
+  readonly limits?: Partial<FrameLimits>;
+}
+
+export const ChannelState = {
+  /** Created; connect() not called yet. Requests wait. */
+  IDLE: 'idle',
+  /** Dialling, no link up yet. Requests wait up to unavailableAfterMs. */
+  CONNECTING: 'connecting',
+  /** At least one link up. */
+  UP: 'up',
+  /** Every link lost; requests wait up to unavailableAfterMs. */
+  SUSPENDED: 'suspended',
+  /** No link for unavailableAfterMs: requests fail with PeerUnavailableError. */
+  DOWN: 'down',
+  CLOSED: 'closed',
+} as const;
+export type ChannelState = (typeof ChannelState)[keyof typeof ChannelState];
+
+const TRANSITIONS: Readonly<Record<ChannelState, readonly ChannelState[]>> = {
+  [ChannelState.IDLE]: [ChannelState.CONNECTING, ChannelState.UP, ChannelState.CLOSED],
+  [ChannelState.CONNECTING]: [ChannelState.UP, ChannelState.DOWN, ChannelState.CLOSED],
+  [ChannelState.UP]: [ChannelState.SUSPENDED, ChannelState.CLOSED],
+  [ChannelState.SUSPENDED]: [ChannelState.UP, ChannelState.DOWN, ChannelState.CLOSED],
+  [ChannelState.DOWN]: [ChannelState.UP, ChannelState.CLOSED],
+  [ChannelState.CLOSED]: [],
+};
+
+/** A message received from the peer: its Envelope and payload (slices of the received data). */
+export interface IncomingMessage {
+  readonly envelope: Envelope;
+  readonly payload: Buffer[];
+}
+
+/** A handler's reply with a payload. */
+export interface ReplyWithPayload {
+  readonly reply: OutgoingMessage;
+  readonly payload?: Payload;
+}
+
+/** Nothing (Ack{ok: true}), a message, or a message with a payload. */
+export type HandlerResult = void | undefined | OutgoingMessage | ReplyWithPayload;
+
+export type Handler<K extends BodyKind> = (
+  body: Complete<BodyMap[K]>,
+  payload: Buffer[],
+  envelope: EnvelopeOf<K>,
+) => HandlerResult | Promise<HandlerResult>;
+
+export interface LinkUpInfo {
+  readonly role: HandshakeRole;
+  readonly version: number;
+  readonly remote: string | null;
+}
+
+export type PeerChannelEvents = {
+  up: [];
+  down: [error: PeerUnavailableError];
+  'link-up': [index: number, info: LinkUpInfo];
+  'link-down': [index: number, reason: Error | null];
+  /** A handshake refused or a protocol violation on a link (the link keeps retrying). */
+  'link-error': [index: number, error: Error];
+  'peer-restart': [previousSessionId: string, sessionId: string];
+  state: [state: ChannelState, previous: ChannelState];
+};
+
+export interface ChannelStats {
+  readonly state: ChannelState;
+  readonly negotiatedVersion: number | null;
+  readonly peerSessionId: string | null;
+  /** Requests sent and not answered. */
+  readonly inFlight: number;
+  readonly inFlightBytes: number;
+  /** Requests and one-way messages not sent yet. */
+  readonly queued: number;
+  /** Unanswered requests waiting to go again after their link failed. */
+  readonly awaitingResend: number;
+  /** Request copies sent again after a link failure. */
+  readonly resent: number;
+  /** Copies of requests received again (answered from the replay window or redirected). */
+  readonly duplicateRequests: number;
+  /** Replies to requests no longer waiting (a resend was answered twice, or it timed out). */
+  readonly duplicateReplies: number;
+  readonly unknownBodies: number;
+  readonly replayEntries: number;
+  readonly replayOverflows: number;
+  readonly links: readonly LinkStats[];
+}
+
+interface Outgoing {
+  readonly seq: number;
+  readonly kind: BodyKind;
+  readonly message: OutgoingMessage;
+  readonly payload: Payload | undefined;
+  readonly bytes: number;
+  readonly oneWay: boolean;
+  /** The connection the latest copy went on (null: not sent, or that connection failed). */
+  conn: LinkConnection | null;
+  sends: number;
+  settled: boolean;
+  timer: NodeJS.Timeout | null;
+  resolve(reply: IncomingMessage): void;
+  reject(err: Error): void;
+}
+
+/** The reply to a request, encoded once (kept in the replay window for copies). */
+type EncodedReply = Buffer[];
+
+const ERRNO_NAME = /^E[A-Z0-9_]{1,31}$/;
+
+/** Turns a reply that is Ack{ok: false} into a RemoteError; returns the reply otherwise. */
+export function checkAck(reply: IncomingMessage): IncomingMessage {
+  const env = reply.envelope;
+  if (env.body === 'ack' && !env.ack.ok) throw new RemoteError(env.ack.code || 'EIO', env.ack.message || env.ack.code || 'the peer failed the request');
+  return reply;
+}
+
+export class PeerChannel extends EventEmitter<PeerChannelEvents> {
+  readonly nodeId: string;
+  readonly peerNodeId: string;
+  /** This channel's random id, sent in every Hello; the peer sees a new one when we restart. */
+  readonly sessionId = randomBytes(8).toString('hex');
+  readonly tunables: ChannelTunables;
+  private readonly log: Logger;
+  private readonly links: readonly PeerLink[];
+  private readonly limits: FrameLimits;
+  private readonly handlers = new Map<BodyKind, Handler<BodyKind>>();
+  private readonly replay: ReplayWindow<EncodedReply, LinkConnection>;
+
+  private currentState: ChannelState = ChannelState.IDLE;
+  private unavailableTimer: NodeJS.Timeout | null = null;
+  private peerSession: string | null = null;
+  private nextSeq = 1;
+  /** Requests not answered yet, in seq order (so the first key is the ack floor). */
+  private readonly outstanding = new Map<number, Outgoing>();
+  /** Not sent yet, in order. */
+  private readonly queue = new Fifo<Outgoing>();
+  /** Unanswered requests whose connection failed, in seq order. */
+  private resendQueue: Outgoing[] = [];
+  private inFlightCount = 0;
+  private inFlightBytes = 0;
+  private rr = 0;
+  private pumping = false;
+  private counters = { resent: 0, duplicateRequests: 0, duplicateReplies: 0, unknownBodies: 0 };
+
+  constructor(opts: PeerChannelOptions) {
+    super();
+    if (opts.links.length === 0) throw new RangeError('a peer channel needs at least one link');
+    if (opts.nodeId === opts.peerNodeId) throw new RangeError(`node id and peer node id are both "${opts.nodeId}"`);
+    const versions = opts.versions ?? OUR_VERSIONS;
+    if (!isValidRange(versions)) throw new RangeError(`bad protocol version range ${JSON.stringify(versions)}`);
+    const secret = typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'utf8') : opts.secret;
+    if (secret.length === 0) throw new RangeError('the shared secret is empty');
+
+    this.nodeId = opts.nodeId;
+    this.peerNodeId = opts.peerNodeId;
+    this.tunables = resolveTunables(opts);
+    this.limits = { ...DEFAULT_FRAME_LIMITS, ...opts.limits };
+    this.log = opts.log.child({ component: 'peer-channel', peer: opts.peerNodeId });
+    this.replay = new ReplayWindow(this.tunables.replayWindow);
+    const t = this.tunables;
+    this.links = opts.links.map((cfg, index) => {
+      const link = new PeerLink({
+        index,
+        ...(cfg.local ? { local: cfg.local } : {}),
+        ...(cfg.peer ? { peer: cfg.peer } : {}),
+        handshake: {
+          nodeId: opts.nodeId,
+          peerNodeId: opts.peerNodeId,
+          clusterId: opts.clusterId,
+          secret,
+          versions,
+          sessionId: this.sessionId,
+          features: opts.features ?? [],
+        },
+        timers: {
+          heartbeatMs: t.heartbeatMs,
+          deadMs: t.deadMs,
+          handshakeTimeoutMs: t.handshakeTimeoutMs,
+          reconnectMinMs: t.reconnectMinMs,
+          reconnectMaxMs: t.reconnectMaxMs,
+        },
+        limits: this.limits,
+        log: this.log,
+      });
+      link.on('up', (conn) => this.onLinkUp(link, conn));
+      link.on('switch', (conn, old) => this.onLinkSwitch(conn, old));
+      link.on('down', (conn, reason) => this.onLinkDown(link, conn, reason));
+      link.on('frame', (conn, frame) => this.onFrame(conn, frame));
+      link.on('drain', () => this.pump());
+      link.on('link-error', (err) => this.emit('link-error', index, err));
+      return link;
+    });
+  }
+
+  /* ---------------- lifecycle ---------------- */
+
+  get state(): ChannelState {
+    return this.currentState;
+  }
+
+  /** The protocol version of the links that are up (the lowest, should they differ); null with none up. */
+  get negotiatedVersion(): number | null {
+    let v: number | null = null;
+    for (const l of this.links) {
+      const c = l.connection;
+      if (c && (v === null || c.version < v)) v = c.version;
+    }
+    return v;
+  }
+
+  /** The peer's session id, once a link has been up. */
+  get peerSessionId(): string | null {
+    return this.peerSession;
+  }
+
+  /** Link `index` (for its stats and connection). */
+  link(index: number): PeerLink {
+    const l = this.links[index];
+    if (!l) throw new RangeError(`no link ${index} (the channel has ${this.links.length})`);
+    return l;
+  }
+
+  /** Starts the listeners of the links that have a local address; resolves with the bound addresses. */
+  async listen(): Promise<(LinkAddress | null)[]> {
+    return Promise.all(this.links.map((l) => (l.listenable ? l.listen() : Promise.resolve(null))));
+  }
+
+  /** Starts dialling every link (peer addresses from the options, or given here in link order). */
+  connect(peers?: readonly (LinkAddress | null | undefined)[]): void {
+    if (this.currentState === ChannelState.CLOSED) throw new ChannelClosedError('the channel is closed');
+    this.links.forEach((l, i) => l.connect(peers?.[i] ?? undefined));
+    if (this.currentState === ChannelState.IDLE) this.transition(ChannelState.CONNECTING);
+  }
+
+  /** listen() then connect(). */
+  async start(): Promise<(LinkAddress | null)[]> {
+    const bound = await this.listen();
+    this.connect();
+    return bound;
+  }
+
+  /** Fails everything outstanding with ChannelClosedError and closes every link. */
+  async close(): Promise<void> {
+    if (this.currentState !== ChannelState.CLOSED) {
+      this.transition(ChannelState.CLOSED);
+      this.failAll(new ChannelClosedError('the channel is closed'), () => true);
+    }
+    await Promise.all(this.links.map((l) => l.close()));
+  }
+
+  /* ---------------- sending ---------------- */
+
+  /**
+   * Sends a request and resolves with the peer's reply. Rejects with
+   * PeerUnavailableError, RequestTimeoutError, ChannelClosedError or
+   * UnsupportedByPeerError; never because one link failed.
+   */
+  request(message: OutgoingMessage, payload?: Payload): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const out = this.prepare(message, payload, false, resolve, reject);
+      if (!out) return;
+      this.outstanding.set(out.seq, out);
+      if (this.tunables.requestTimeoutMs > 0) {
+        out.timer = setTimeout(() => {
+          this.settle(out, new RequestTimeoutError(`no reply to ${out.kind} #${out.seq} from "${this.peerNodeId}" in ${this.tunables.requestTimeoutMs} ms`));
+        }, this.tunables.requestTimeoutMs);
+      }
+      this.queue.push(out);
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends a message that expects no reply. Not resent when its link fails.
+   * False when it was refused (channel down or closed, or a bad message).
+   */
+  send(message: OutgoingMessage, payload?: Payload): boolean {
+    const out = this.prepare(
+      message,
+      payload,
+      true,
+      () => undefined,
+      (err) => this.log.debug({ err: err.message }, 'one-way message dropped'),
+    );
+    if (!out) return false;
+    this.queue.push(out);
+    this.pump();
+    return true;
+  }
+
+  /* ---------------- incoming ---------------- */
+
+  /** Registers the handler of a body kind (one per kind). */
+  handle<K extends BodyKind>(kind: K, handler: Handler<K>): this {
+    if (BODY_TABLE[kind].scope === 'link') throw new TypeError(`${kind} is handled by the link itself`);
+    if (this.handlers.has(kind)) throw new Error(`a handler for ${kind} is already registered`);
+    this.handlers.set(kind, handler as unknown as Handler<BodyKind>);
+    return this;
+  }
+
+  unhandle(kind: BodyKind): this {
+    this.handlers.delete(kind);
+    return this;
+  }
+
+  stats(): ChannelStats {
+    return {
+      state: this.currentState,
+      negotiatedVersion: this.negotiatedVersion,
+      peerSessionId: this.peerSession,
+      inFlight: this.inFlightCount,
+      inFlightBytes: this.inFlightBytes,
+      queued: this.queue.length,
+      awaitingResend: this.resendQueue.length,
+      ...this.counters,
+      replayEntries: this.replay.size,
+      replayOverflows: this.replay.overflows,
+      links: this.links.map((l) => l.stats()),
+    };
+  }
+
+  /* ---------------- internals: state ---------------- */
+
+  private transition(to: ChannelState): void {
+    const from = this.currentState;
+    if (from === to) return;
+    if (!TRANSITIONS[from].includes(to)) throw new Error(`peer channel: no transition ${from} -> ${to}`);
+    this.currentState = to;
+    if (this.unavailableTimer) {
+      clearTimeout(this.unavailableTimer);
+      this.unavailableTimer = null;
+    }
+    if (to === ChannelState.CONNECTING || to === ChannelState.SUSPENDED) {
+      const ms = this.tunables.unavailableAfterMs;
+      this.unavailableTimer = setTimeout(() => {
+        this.unavailableTimer = null;
+        this.transition(ChannelState.DOWN);
+      }, ms);
+    }
+    this.log.info({ from, to }, 'peer channel state');
+    this.emit('state', to, from);
+    if (to === ChannelState.UP) this.emit('up');
+    if (to === ChannelState.DOWN) {
+      const err = new PeerUnavailableError(
+        'EPEERUNAVAILABLE',
+        `no link to "${this.peerNodeId}" has been up for ${this.tunables.unavailableAfterMs} ms`,
+      );
+      this.failAll(err, () => true);
+      this.emit('down', err);
+    }
+  }
+
+  private onLinkUp(link: PeerLink, conn: LinkConnection): void {
+    if (this.currentState === ChannelState.CLOSED) return;
+    this.checkPeerSession(conn);
+    this.emit('link-up', link.index, { role: conn.role, version: conn.version, remote: conn.remoteAddress });
+    if (this.currentState !== ChannelState.UP) this.transition(ChannelState.UP);
+    this.pump();
+  }
+
+  private onLinkSwitch(conn: LinkConnection, old: LinkConnection): void {
+    if (this.currentState === ChannelState.CLOSED) return;
+    this.checkPeerSession(conn);
+    this.connectionLost(old);
+  }
+
+  private onLinkDown(link: PeerLink, conn: LinkConnection, reason: Error | null): void {
+    if (this.currentState === ChannelState.CLOSED) return;
+    this.emit('link-down', link.index, reason);
+    if (this.currentState === ChannelState.UP && !this.links.some((l) => l.isUp)) this.transition(ChannelState.SUSPENDED);
+    this.connectionLost(conn);
+  }
+
+  /** Requests that went on `conn` and are unanswered go again elsewhere. */
+  private connectionLost(conn: LinkConnection): void {
+    let moved = 0;
+    for (const out of this.outstanding.values()) {
+      if (out.conn !== conn) continue;
+      out.conn = null;
+      this.resendQueue.push(out);
+      moved++;
+    }
+    conn.inFlight = 0;
+    if (moved > 0) {
+      this.resendQueue.sort((a, b) => a.seq - b.seq);
+      this.log.info({ requests: moved, conn: conn.id }, 'resending the unanswered requests of a failed link connection');
+    }
+    this.pump();
+  }
+
+  /** A link came up: a new peer session means the peer restarted. */
+  private checkPeerSession(conn: LinkConnection): void {
+    const sid = conn.result!.peerSessionId;
+    const previous = this.peerSession;
+    this.peerSession = sid;
+    if (previous === null || previous === sid) return;
+    this.log.warn({ previous, session: sid }, 'the peer restarted');
+    const err = new PeerUnavailableError('EPEERRESTART', `"${this.peerNodeId}" restarted while the request was outstanding`);
+    this.failAll(err, (o) => o.sends > 0);
+    this.replay.clear();
+    for (const l of this.links) {
+      const c = l.connection;
+      if (c && c !== conn && c.result?.peerSessionId !== sid) c.close(new LinkFailure('EREPLACED', 'connection to a previous incarnation of the peer'));
+    }
+    this.emit('peer-restart', previous, sid);
+  }
+
+  /* ---------------- internals: sending ---------------- */
+
+  private prepare(
+    message: OutgoingMessage,
+    payload: Payload | undefined,
+    oneWay: boolean,
+    resolve: (r: IncomingMessage) => void,
+    reject: (e: Error) => void,
+  ): Outgoing | null {
+    if (this.currentState === ChannelState.CLOSED) {
+      reject(new ChannelClosedError('the channel is closed'));
+      return null;
+    }
+    if (this.currentState === ChannelState.DOWN) {
+      reject(new PeerUnavailableError('EPEERUNAVAILABLE', `"${this.peerNodeId}" is unavailable (no link up)`));
+      return null;
+    }
+    let kind: BodyKind;
+    try {
+      kind = kindOf(message);
+    } catch (err) {
+      reject(err as Error);
+      return null;
+    }
+    const rule: BodyRule = BODY_TABLE[kind];
+    const bytes = payloadLength(payload);
+    if (rule.scope === 'link') {
+      reject(new TypeError(`${kind} is a link-level message`));
+      return null;
+    }
+    if (bytes > this.limits.maxPayloadBytes) {
+      reject(new RangeError(`payload of ${bytes} bytes exceeds the ${this.limits.maxPayloadBytes}-byte frame limit`));
+      return null;
+    }
+    if (rule.payload === 'required' && bytes === 0) {
+      reject(new TypeError(`${kind} needs a payload`));
+      return null;
+    }
+    return {
+      seq: this.nextSeq++,
+      kind,
+      message,
+      payload,
+      bytes,
+      oneWay,
+      conn: null,
+      sends: 0,
+      settled: false,
+      timer: null,
+      resolve,
+      reject,
+    };
+  }
+
+  /** Lowest seq still waiting for a reply, or the next seq when none is. */
+  private ackFloor(): number {
+    for (const seq of this.outstanding.keys()) return seq;
+    return this.nextSeq;
+  }
+
+  /** Sends what the window and the links allow: resends first, then the queue. */
+  private pump(): void {
+    if (this.pumping || this.currentState === ChannelState.CLOSED) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const fromResend = this.resendQueue.length > 0;
+        const next = fromResend ? this.resendQueue[0]! : this.queue.peek();
+        if (!next) break;
+        if (next.settled) {
+          if (fromResend) this.resendQueue.shift();
+          else this.queue.shift();
+          continue;
+        }
+        if (!fromResend && !next.oneWay) {
+          const t = this.tunables;
+          if (this.inFlightCount >= t.maxInFlight) break;
+          if (this.inFlightCount > 0 && this.inFlightBytes + next.bytes > t.maxInFlightBytes) break;
+        }
+        const conn = this.pickConnection();
+        if (!conn) break;
+        if (fromResend) this.resendQueue.shift();
+        else this.queue.shift();
+        this.transmit(next, conn);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** The open connection with the least unflushed output below the high-water mark (round robin among equals). */
+  private pickConnection(): LinkConnection | null {
+    const n = this.links.length;
+    let best: LinkConnection | null = null;
+    const start = this.rr++ % n;
+    for (let i = 0; i < n; i++) {
+      const c = this.links[(start + i) % n]!.connection;
+      if (!c || !c.isOpen || c.queuedBytes >= this.tunables.linkHighWaterBytes) continue;
+      if (!best || c.queuedBytes < best.queuedBytes) best = c;
+    }
+    return best;
+  }
+
+  private transmit(out: Outgoing, conn: LinkConnection): void {
+    if (BODY_TABLE[out.kind].since > conn.version) {
+      this.settle(out, new UnsupportedByPeerError(`${out.kind} needs protocol version ${BODY_TABLE[out.kind].since}; the link runs ${conn.version}`));
+      return;
+    }
+    let frame: Buffer[];
+    try {
+      frame = encodeFrame({ seq: out.seq, expectsReply: !out.oneWay, ackFloor: this.ackFloor(), ...out.message }, out.payload, this.limits);
+    } catch (err) {
+      this.settle(out, err as Error);
+      return;
+    }
+    conn.writeFrame(frame);
+    if (out.oneWay) {
+      out.settled = true;
+      return;
+    }
+    if (out.sends === 0) {
+      this.inFlightCount++;
+      this.inFlightBytes += out.bytes;
+    } else {
+      this.counters.resent++;
+    }
+    out.sends++;
+    out.conn = conn;
+    conn.inFlight++;
+  }
+
+  /** Settles a request once: with its reply, or with an error. */
+  private settle(out: Outgoing, result: IncomingMessage | Error): void {
+    if (out.settled) return;
+    out.settled = true;
+    if (!out.oneWay) this.outstanding.delete(out.seq);
+    if (out.timer) clearTimeout(out.timer);
+    out.timer = null;
+    if (out.sends > 0 && !out.oneWay) {
+      this.inFlightCount--;
+      this.inFlightBytes -= out.bytes;
+    }
+    if (out.conn) out.conn.inFlight--;
+    out.conn = null;
+    if (result instanceof Error) out.reject(result);
+    else out.resolve(result);
+  }
+
+  /** Fails the requests (and drops the one-way messages) `which` selects. */
+  private failAll(err: Error, which: (o: Outgoing) => boolean): void {
+    for (const out of [...this.outstanding.values()]) if (which(out)) this.settle(out, err);
+    for (const out of this.queue) if (out.oneWay && !out.settled && which(out)) out.settled = true;
+    this.queue.retain((o) => !o.settled);
+    this.resendQueue = this.resendQueue.filter((o) => !o.settled);
+  }
+
+  /* ---------------- internals: receiving ---------------- */
+
+  private onFrame(conn: LinkConnection, frame: DecodedFrame): void {
+    if (this.currentState === ChannelState.CLOSED) return;
+    const env = frame.envelope;
+    if (env.ackFloor > 0) this.replay.advanceFloor(env.ackFloor);
+    if (env.replyTo > 0) this.onReply(env, frame);
+    else if (env.expectsReply) this.onRequest(conn, env, frame);
+    else this.onOneWay(env, frame);
+  }
+
+  private onReply(env: Envelope, frame: DecodedFrame): void {
+    const out = this.outstanding.get(env.replyTo);
+    if (!out) {
+      this.counters.duplicateReplies++;
+      return;
+    }
+    this.settle(out, { envelope: env, payload: frame.payload });
+    this.pump();
+  }
+
+  private onRequest(conn: LinkConnection, env: Envelope, frame: DecodedFrame): void {
+    const seq = env.seq;
+    const seen = this.replay.check(seq);
+    switch (seen.state) {
+      case 'stale':
+        this.counters.duplicateRequests++;
+        this.log.debug({ seq, floor: this.replay.floor }, 'copy of a request below the ack floor ignored');
+        return;
+      case 'pending':
+        this.counters.duplicateRequests++;
+        this.replay.redirect(seq, conn);
+        return;
+      case 'done':
+        this.counters.duplicateRequests++;
+        conn.writeFrame(seen.reply);
+        return;
+      case 'new':
+        break;
+    }
+    this.replay.begin(seq, conn);
+    void this.dispatch(env, frame).then((result) => {
+      let reply: Buffer[];
+      try {
+        reply = encodeFrame({ replyTo: seq, ackFloor: this.ackFloor(), ...result.reply }, result.payload, this.limits);
+      } catch (err) {
+        reply = encodeFrame({ replyTo: seq, ack: { ok: false, code: 'EIO', message: `reply not encodable: ${(err as Error).message}` } });
+      }
+      const via = this.replay.complete(seq, reply);
+      // Sent where the latest copy came from; if that connection failed, the requester sends a copy again.
+      if (via && via.isOpen && this.currentState !== ChannelState.CLOSED) via.writeFrame(reply);
+    });
+  }
+
+  private onOneWay(env: Envelope, frame: DecodedFrame): void {
+    void this.dispatch(env, frame).then((result) => {
+      const r = result.reply;
+      if ('ack' in r && r.ack.ok === false) this.log.warn({ seq: env.seq, body: env.body, code: r.ack.code, err: r.ack.message }, 'one-way message failed');
+    });
+  }
+
+  /** Runs the handler of a message; always resolves with the reply to send. */
+  private async dispatch(env: Envelope, frame: DecodedFrame): Promise<ReplyWithPayload> {
+    const nack = (code: string, message: string): ReplyWithPayload => ({ reply: { ack: { ok: false, code, message } } });
+    if (env.body === undefined || !isBodyKind(env.body)) {
+      this.counters.unknownBodies++;
+      return nack('ENOTSUP', `"${this.nodeId}" does not know this message type (sent by a newer release?)`);
+    }
+    const known = env as KnownEnvelope;
+    const kind = known.body;
+    const rule: BodyRule = BODY_TABLE[kind];
+    if (rule.scope === 'link') return nack('EPROTO', `${kind} is a link-level message`);
+    if (rule.payload === 'required' && frame.payloadLength === 0) return nack('EPROTO', `${kind} without its payload`);
+    const body = (known as unknown as Record<string, unknown>)[kind] as never;
+    if (rule.payloadLength && rule.payloadLength(body) !== frame.payloadLength) {
+      return nack('EPROTO', `${kind} announces ${rule.payloadLength(body)} payload bytes and carries ${frame.payloadLength}`);
+    }
+    const handler = this.handlers.get(kind);
+    if (!handler) return nack('ENOTSUP', `"${this.nodeId}" has no handler for ${kind}`);
+    try {
+      const result = await handler(body, frame.payload, known as never);
+      if (result === undefined || result === null) return { reply: { ack: { ok: true } } };
+      if ('reply' in result) {
+        kindOf(result.reply);
+        return result as ReplyWithPayload;
+      }
+      kindOf(result);
+      return { reply: result };
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      const code = typeof e?.code === 'string' && ERRNO_NAME.test(e.code) ? e.code : 'EIO';
+      const message = typeof e?.message === 'string' ? e.message : String(err);
+      this.log.debug({ seq: env.seq, body: kind, code, err: message }, 'handler failed');
+      return nack(code, message);
+    }
+  }
+}
