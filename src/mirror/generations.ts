@@ -15,9 +15,10 @@
  *
  * The invariant everything here rests on:
  *
- *   (I) a replica whose `current` is X holds the data of X, except in regions
- *       marked in its own dirty bitmap; a replica whose `bitmap` is X differs
- *       from the data of X only in regions marked in its dirty bitmap.
+ *   (I) when the ids relate two replicas — same `current`, or one's `bitmap`
+ *       is the other's `current` — every region where their data differ is
+ *       marked in one of their dirty bitmaps (for a replica that crashed: in
+ *       its activity log, which VolumeMetadata.open folds into its bitmap).
  *
  * It holds because: writes acknowledged while connected are on both sides
  * (protocol C); a replica that writes without its peer gets a new `current`
@@ -29,8 +30,12 @@
  * a replica that is a resync target (not consistent) is never promoted.
  *
  * So a bitmap-mode resync copies the UNION of both sides' dirty bitmaps from
- * source to target: that union covers every region where the two differ.
- * Every id is random (64 bits), so equal ids mean a common origin.
+ * source to target (the target sends its bitmap, the source merges it): that
+ * union covers every region where the two differ. Once a region is copied
+ * both sides may clear its bit; during a full resync bits are cleared only at
+ * the end. Every id is random (64 bits), so equal ids mean a common origin.
+ * `localDirty`/`peerDirty` must be taken after the activity log was folded in
+ * (VolumeMetadata.open does that before it resolves).
  *
  * `decideSync` is a table of named rules, tried in order; the first that
  * matches decides. Both nodes evaluate it, each from its own side, and reach
