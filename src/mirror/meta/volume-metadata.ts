@@ -33,6 +33,7 @@ import {
   AL_OFFSET,
   decodeAlRecord,
   decodeSuperblock,
+  Decoded,
   encodeAlRecord,
   encodeSuperblock,
   Layout,
@@ -489,7 +490,7 @@ async function load(filePath: string, file: MetaFile): Promise<Loaded & { alSequ
   const warnings: string[] = [];
 
   const head = await file.read(0, AL_OFFSET);
-  const slots = [0, 1].map((n) => decodeSuperblock(head.subarray(n * SUPERBLOCK_SLOT_SIZE, (n + 1) * SUPERBLOCK_SLOT_SIZE)));
+  const slots = [0, 1].map((n) => inSlot(n, decodeSuperblock(head.subarray(n * SUPERBLOCK_SLOT_SIZE, (n + 1) * SUPERBLOCK_SLOT_SIZE))));
   const sb = newest(slots);
   if (!sb) {
     const why = slots.map((s, n) => `slot ${n}: ${s.ok ? 'ok' : s.reason}`).join(', ');
@@ -506,7 +507,7 @@ async function load(filePath: string, file: MetaFile): Promise<Loaded & { alSequ
 
   const alBytes = await file.read(layout.alOffset, 2 * layout.alCopySize);
   const copies = [0, 1].map((n) =>
-    decodeAlRecord(alBytes.subarray(n * layout.alCopySize, (n + 1) * layout.alCopySize), sb.alExtents, sb.alExtentSize),
+    inSlot(n, decodeAlRecord(alBytes.subarray(n * layout.alCopySize, (n + 1) * layout.alCopySize), sb.alExtents, sb.alExtentSize)),
   );
   const al = newest(copies);
   if (!al && !clean) {
@@ -525,6 +526,12 @@ async function load(filePath: string, file: MetaFile): Promise<Loaded & { alSequ
     if (check !== sb.bitmapCrc) throw corrupt('bitmap checksum mismatch after a clean shutdown (damaged bitmap)');
   }
   return { sb, hot, bitmap, warnings, alSequence: al?.sequence ?? 0 };
+}
+
+/** Record number n lives in copy n % 2; a valid record in the other copy is misplaced. */
+function inSlot<T extends { readonly sequence: number }>(slot: number, d: Decoded<T>): Decoded<T> {
+  if (d.ok && d.value.sequence % 2 !== slot) return { ok: false, reason: `sequence ${d.value.sequence} does not belong in copy ${slot}` };
+  return d;
 }
 
 function checkMatches(filePath: string, sb: Superblock, options: VolumeMetadataOptions): void {

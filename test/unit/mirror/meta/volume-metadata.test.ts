@@ -223,6 +223,20 @@ describe('crashes', () => {
     expect(after.warnings.join()).toMatch(new RegExp(`superblock slot ${newestSlot} unusable \\(checksum`));
   });
 
+  it('a superblock copied into the other slot is not trusted', async () => {
+    const meta = await open(backing('misplaced'));
+    await meta.setFlags({ consistent: true });
+    const copy = metadataPath(crashCopy(meta));
+    const bytes = readFileSync(copy);
+    const newestSlot = superblockSequence(copy, 0) > superblockSequence(copy, 1) ? 0 : 1;
+    const other = 1 - newestSlot;
+    scribble(copy, newestSlot * SUPERBLOCK_SLOT_SIZE, 512); // lost...
+    const fd = openSync(copy, 'r+');
+    writeSync(fd, bytes, newestSlot * SUPERBLOCK_SLOT_SIZE, 512, other * SUPERBLOCK_SLOT_SIZE); // ...and misplaced
+    closeSync(fd);
+    await expect(open(copy)).rejects.toThrow(/does not belong in copy/);
+  });
+
   it('both superblocks damaged: a clear error, never a fresh start', async () => {
     const meta = await open(backing('torn-both'));
     const copy = metadataPath(crashCopy(meta));
