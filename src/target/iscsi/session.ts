@@ -557,6 +557,13 @@ export class Session {
       if (pdu.ttt !== RESERVED_TAG) sink.pingAnswered(pdu.ttt);
       return;
     }
+    if (pdu.dataLength > sink.maxSendDataSegmentLength) {
+      // The echo would exceed the initiator's MaxRecvDataSegmentLength; answering
+      // with less than the ping data is no answer either (as LIO: protocol error).
+      this.log.warn({ itt: pdu.itt, dataLength: pdu.dataLength, max: sink.maxSendDataSegmentLength }, 'NOP-Out ping data longer than the initiator can receive back');
+      this.reject(pdu.raw.bhs, RejectReason.PROTOCOL_ERROR);
+      return;
+    }
     const data = pdu.raw.data;
     sink.send(
       encodeNopIn({ ...this.seq(true), itt: pdu.itt, ttt: RESERVED_TAG, lun: pdu.raw.bhs.subarray(8, 16), dataLength: pdu.dataLength }),
