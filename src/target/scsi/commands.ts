@@ -15,6 +15,9 @@ import { RSOC_ROW } from './report-supported-opcodes';
 import { REQUEST_SENSE_ROW } from './request-sense';
 import { UNIT_CONTROL_ROWS } from './unit-control';
 import { VERIFY_ROWS } from './verify';
+import { PERSISTENT_RESERVE_IN_ROWS } from './persistent-reserve-in';
+import { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
+import { RESERVE_RELEASE_ROWS } from './reserve-release';
 import { RTPG_ROW } from './report-target-port-groups';
 import { EXTENDED_COPY_ROW } from './extended-copy';
 import { RECEIVE_COPY_RESULTS_ROWS } from './receive-copy-results';
@@ -31,6 +34,9 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...CACHE_ROWS,
   ...MODE_SENSE_ROWS,
   ...MODE_SELECT_ROWS,
+  ...PERSISTENT_RESERVE_IN_ROWS,
+  ...PERSISTENT_RESERVE_OUT_ROWS,
+  ...RESERVE_RELEASE_ROWS,
   RTPG_ROW,
   EXTENDED_COPY_ROW,
   ...RECEIVE_COPY_RESULTS_ROWS,

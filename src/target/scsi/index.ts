@@ -5,7 +5,7 @@
 export * from './types';
 
 export { ScsiTargetDevice, MAX_LUN, checkControlByte } from './target-device';
-export type { ScsiTargetDeviceOptions } from './target-device';
+export type { ScsiTargetDeviceOptions, AbortTasksHandler } from './target-device';
 export { LogicalUnit, DEFAULT_MAX_TRANSFER_BYTES } from './logical-unit';
 export type { LogicalUnitOptions } from './logical-unit';
 export { IDENTITY_DEFAULTS, TWINSAN_COMPANY_ID, canonicalVolumeId, unitSerialNumber, naaDesignator, resolveIdentity } from './identity';
@@ -52,3 +52,8 @@ export type { CopyStatus } from './copy-results';
 export { COPY_LIMITS, CopyOpcode, CopyDescriptor, ListIdUsage, ExtendedCopyAction, ReceiveCopyResultsAction } from './third-party-copy';
 export { EXTENDED_COPY_ROW, parseCopyParameterList } from './extended-copy';
 export { RECEIVE_COPY_RESULTS_ROWS } from './receive-copy-results';
+export { LuReservations, FileReservationStore, PrType, PR_TYPES, PR_ACCESS, ProutAction, parseSnapshot, nexusIdentity, encodeTransportId, parseTransportId } from './reservations';
+export type { ReservationStore, ReservationSnapshot, PrState, RegistrationRecord, NexusIdentity } from './reservations';
+export { PERSISTENT_RESERVE_IN_ROWS, PrinAction } from './persistent-reserve-in';
+export { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
+export { RESERVE_RELEASE_ROWS } from './reserve-release';

@@ -9,6 +9,7 @@ import { CopyResults } from './copy-results';
 import { IntervalLock } from './interval-lock';
 import { LuIdentity, LuIdentityOptions, resolveIdentity } from './identity';
 import { ModeParameters } from './mode-pages';
+import { LuReservations, ReservationStore } from './reservations';
 import { SenseFormat } from './sense';
 import { TaskOrder } from './task-order';
 import { EstablishOptions, UnitAttention, UnitAttentionCondition, UnitAttentionQueues } from './ua';
@@ -26,6 +27,11 @@ export interface LogicalUnitOptions {
   readonly physicalBlockSize?: number;
   /** MAXIMUM TRANSFER LENGTH in bytes for one READ/WRITE (default 8 MiB). */
   readonly maxTransferBytes?: number;
+  /**
+   * Where persistent reservations with APTPL live across restarts (PTPL_C).
+   * Without it APTPL=1 is refused and reservations end with the process.
+   */
+  readonly reservationStore?: ReservationStore;
 }
 
 export const DEFAULT_MAX_TRANSFER_BYTES = 8 * 1024 * 1024;
@@ -50,6 +56,8 @@ export class LogicalUnit {
   readonly locks = new IntervalLock();
   /** EXTENDED COPY state of this LU's copy manager (running list ids, held statuses). */
   readonly copyResults = new CopyResults();
+  /** Persistent and SCSI-2 reservations (reservations/); serialisable with snapshot() / restore(). */
+  readonly reservations: LuReservations;
   private readonly taskSets = new Map<string, TaskOrder>();
   private availabilityState: LuAvailability = LuAvailability.ONLINE;
 
@@ -72,6 +80,7 @@ export class LogicalUnit {
     this.readOnly = options.readOnly ?? false;
     this.physicalBlockExponent = Math.log2(physical / options.blockSize);
     this.maxTransferBlocks = Math.floor(maxTransferBytes / options.blockSize);
+    this.reservations = new LuReservations(this.unitAttentions, options.reservationStore ?? null);
   }
 
   /** Capacity in logical blocks (follows the store's current size). */
@@ -132,16 +141,19 @@ export class LogicalUnit {
 
   /**
    * Logical unit reset (SAM-5 6.3.3): mode parameters return to their
-   * defaults and every I_T nexus gets the reset unit attention. Aborting
-   * the tasks themselves is the transport's job.
+   * defaults, a SCSI-2 reservation is released (persistent reservations
+   * stay) and every I_T nexus gets the reset unit attention. Aborting the
+   * tasks themselves is the transport's job.
    */
   reset(condition: UnitAttentionCondition = UnitAttention.BUS_DEVICE_RESET_FUNCTION_OCCURRED): void {
     this.mode.reset();
+    this.reservations.reset();
     this.establishUnitAttention(condition);
   }
 
-  /** Forget everything kept for an I_T nexus whose session ended. */
+  /** Forget everything kept for an I_T nexus whose session ended; its SCSI-2 reservation is released. */
   nexusLost(nexusKey: string): void {
+    this.reservations.nexusLost(nexusKey);
     this.unitAttentions.forget(nexusKey);
     this.taskSets.delete(nexusKey);
     this.copyResults.forget(nexusKey);

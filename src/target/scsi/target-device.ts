@@ -15,9 +15,11 @@
  *      moving with no LU answers BUSY, never LOGICAL UNIT NOT SUPPORTED;
  *   4. unsupported opcode / service action, ACA task attribute, NACA or
  *      LINK in the control byte are rejected;
- *   5. inside the nexus' task set (task attribute ordering) the row parses
- *      the CDB, the data-out is checked against what the CDB calls for and
- *      trimmed to it, and the row executes;
+ *   5. inside the nexus' task set (task attribute ordering) the LU's
+ *      reservations decide whether the command is in RESERVATION CONFLICT
+ *      (reservations/conflicts.ts, from the row's ReservationClass), then
+ *      the row parses the CDB, the data-out is checked against what the
+ *      CDB calls for and trimmed to it, and the row executes;
  *   6. failures become CHECK CONDITION with sense data in the LU's format.
  */
 import { AluaGroups, AluaOptions, AluaState, busyWhileMovingWithoutLu, checkAccess, LuAvailability } from './alua';
@@ -54,7 +56,19 @@ export interface ScsiTargetDeviceOptions {
   readonly commands?: CommandTable;
   /** Called with any error that is not a SCSI failure (reported as INTERNAL TARGET FAILURE). */
   readonly onInternalError?: (err: unknown, cmd: ScsiCommand) => void;
+  /**
+   * Abort every task of these I_T nexuses (ItNexus.key) on this LUN, as
+   * ABORT TASK SET from each would, and resolve once they are gone (their
+   * responses are never sent). PERSISTENT RESERVE OUT / PREEMPT AND ABORT
+   * calls it for the preempted nexuses before it completes; the requester's
+   * own nexus is never listed. The device cannot abort transport tasks
+   * itself: without this hook their tasks simply run to completion.
+   */
+  readonly onAbortTasks?: AbortTasksHandler;
 }
+
+/** Aborts the tasks of I_T nexuses on a LUN: see ScsiTargetDeviceOptions.onAbortTasks. */
+export type AbortTasksHandler = (lun: number, nexusKeys: readonly string[]) => void | Promise<void>;
 
 function checkLun(lun: number): void {
   if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw new RangeError(`LUN must be 0..${MAX_LUN}, not ${lun}`);
@@ -77,6 +91,7 @@ export class ScsiTargetDevice {
   /** LUNs known to be moving that have no logical unit attached: BUSY, never LOGICAL UNIT NOT SUPPORTED. */
   private readonly movingLuns = new Set<number>();
   private readonly onInternalError: ((err: unknown, cmd: ScsiCommand) => void) | undefined;
+  private onAbortTasks: AbortTasksHandler | undefined;
 
   constructor(options: ScsiTargetDeviceOptions) {
     this.name = options.name;
@@ -85,6 +100,7 @@ export class ScsiTargetDevice {
     this.alua = options.alua ? new AluaGroups(options.alua) : AluaGroups.single(options.targetPortGroup ?? 1);
     this.copyTargets = options.copyTargets;
     this.onInternalError = options.onInternalError;
+    this.onAbortTasks = options.onAbortTasks;
     for (const [lun, lu] of options.luns) {
       checkLun(lun);
       this.units.set(lun, lu);
@@ -179,6 +195,7 @@ export class ScsiTargetDevice {
       if (!lu && !row?.allowedWithoutLun) throw new ScsiFailure('lun-not-supported');
       if (lu) {
         lu.unitAttentions.admit(cmd.nexus.key);
+        lu.reservations.observe(cmd.nexus);
         if (!row?.allowedWithPendingUa) {
           const ua = lu.unitAttentions.take(cmd.nexus.key);
           if (ua) return unitAttentionResponse(ua, format);
@@ -198,6 +215,8 @@ export class ScsiTargetDevice {
       const taskSet = lu.taskSet(cmd.nexus.key);
       const leave = taskSet.tryEnter(cmd.taskAttribute) ?? (await taskSet.enter(cmd.taskAttribute));
       try {
+        if (!lu.reservations.ready) await lu.reservations.whenReady();
+        if (lu.reservations.conflicts(cmd.nexus, row.reservation, cmd.cdb)) return RESERVATION_CONFLICT;
         return goodResponse(await this.run(row, ctx, progress), progress);
       } finally {
         leave();
@@ -253,13 +272,27 @@ export class ScsiTargetDevice {
     return handler({ lu: this.units.get(lun), all: this.logicalUnits() });
   }
 
-  /** The I_T nexus is gone (session ended): forget its unit attentions and task sets. */
+  /**
+   * Abort the tasks of other I_T nexuses on a LUN through the transport's
+   * onAbortTasks hook (PREEMPT AND ABORT); a no-op without the hook.
+   */
+  async abortTasks(lun: number, nexusKeys: readonly string[]): Promise<void> {
+    if (nexusKeys.length > 0) await this.onAbortTasks?.(lun, nexusKeys);
+  }
+
+  /** Install (or remove) the onAbortTasks hook after construction, e.g. when a transport starts serving the device. */
+  setAbortTasksHandler(handler: AbortTasksHandler | undefined): void {
+    this.onAbortTasks = handler;
+  }
+
+  /** The I_T nexus is gone (session ended): forget its unit attentions and task sets, release its SCSI-2 reservations. */
   nexusLost(nexus: ItNexus): void {
     for (const lu of this.units.values()) lu.nexusLost(nexus.key);
   }
 }
 
 const BUSY: ScsiResponse = { status: ScsiStatus.BUSY, sense: null, dataIn: null };
+const RESERVATION_CONFLICT: ScsiResponse = { status: ScsiStatus.RESERVATION_CONFLICT, sense: null, dataIn: null };
 
 function goodResponse(result: CommandResult, progress: Progress): ScsiResponse {
   return {

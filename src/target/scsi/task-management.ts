@@ -7,8 +7,9 @@
  *   transport's aborts (TST=001b: the task set is the requester's own, so
  *   no COMMANDS CLEARED BY ANOTHER INITIATOR); 'complete'.
  * - CLEAR ACA: NACA is not supported, so there is never an ACA: 'not-supported'.
- * - LOGICAL UNIT RESET: the LU's mode parameters return to their defaults
- *   and EVERY I_T nexus that has used the LU, the requester included, gets
+ * - LOGICAL UNIT RESET: the LU's mode parameters return to their defaults,
+ *   its SCSI-2 reservation is released (persistent reservations survive
+ *   every reset) and EVERY I_T nexus that has used the LU, the requester included, gets
  *   BUS DEVICE RESET FUNCTION OCCURRED (29h/03h) (SAM-5 6.3.3; libiscsi's
  *   multipath reset test checks the requesting path too).
  * - TARGET WARM RESET: a reset of every LU with SCSI BUS RESET OCCURRED
