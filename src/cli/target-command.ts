@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { FileBackingStore } from '../block';
 import { IscsiServer } from '../target/iscsi';
-import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
+import { FileReservationStore, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import { createLogger } from './logger';
 import { parseBlockSize, parseCredentials, parseIqn, parseListen, parseSize } from './parse';
 
@@ -35,6 +35,11 @@ export interface TargetCommandOptions {
 export function volumeIdFromIqn(iqn: string): string {
   const h = createHash('sha256').update(`twinsan-volume:${iqn}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Where `twinsan target` keeps the APTPL persistent reservations of a volume: next to its backing file. */
+export function reservationFilePath(backing: string): string {
+  return `${backing}.twinsan-pr.json`;
 }
 
 export function targetCommand(): Command {
@@ -84,7 +89,15 @@ export async function runTarget(opts: TargetCommandOptions): Promise<void> {
     blockSize: opts.blockSize,
     thin: opts.thin ?? false,
     identity: { volumeId: opts.volumeId ?? volumeIdFromIqn(opts.iqn) },
+    // Persistent reservations made with APTPL=1 survive restarts in this file.
+    reservationStore: new FileReservationStore(reservationFilePath(opts.backing)),
   });
+  try {
+    await lu.reservations.whenReady();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const device = new ScsiTargetDevice({ name: opts.iqn, luns: new Map([[0, lu]]) });
   const server = new IscsiServer({ log });
   server.addTarget({
