@@ -39,11 +39,15 @@ export type ReservationClass = (typeof ReservationClass)[keyof typeof Reservatio
 /**
  * Device-wide limits and features that VPD pages and READ CAPACITY report,
  * provided by the rows that implement them (so advertising can never run
- * ahead of the table). Later steps add UNMAP / WRITE SAME / COMPARE AND
- * WRITE rows carrying these.
+ * ahead of the table): UNMAP, WRITE SAME (10/16) and COMPARE AND WRITE
+ * carry these.
  */
 export interface CommandCapabilities {
-  /** UNMAP is implemented (LBPU). */
+  /**
+   * UNMAP is implemented (LBPU): MAXIMUM UNMAP LBA COUNT, MAXIMUM UNMAP BLOCK
+   * DESCRIPTOR COUNT, and the smallest OPTIMAL UNMAP GRANULARITY in blocks
+   * (an LU reports its physical block when that is larger).
+   */
   readonly unmap?: { readonly maxLbaCount: number; readonly maxDescriptorCount: number; readonly granularity: number };
   /** WRITE SAME (16) with UNMAP=1 is implemented (LBPWS). */
   readonly writeSame16Unmap?: boolean;
@@ -51,6 +55,8 @@ export interface CommandCapabilities {
   readonly writeSame10Unmap?: boolean;
   /** MAXIMUM WRITE SAME LENGTH in blocks. */
   readonly maxWriteSameBlocks?: number;
+  /** WRITE SAME rejects NUMBER OF LOGICAL BLOCKS 0 instead of writing to the end of the medium (WSNZ). */
+  readonly writeSameNonZero?: boolean;
   /** MAXIMUM COMPARE AND WRITE LENGTH in blocks. */
   readonly compareAndWriteMaxBlocks?: number;
 }

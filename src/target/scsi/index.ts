@@ -57,3 +57,4 @@ export type { ReservationStore, ReservationSnapshot, PrState, RegistrationRecord
 export { PERSISTENT_RESERVE_IN_ROWS, PrinAction } from './persistent-reserve-in';
 export { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
 export { RESERVE_RELEASE_ROWS } from './reserve-release';
+export { unmapGranularity } from './provisioning';

@@ -92,6 +92,7 @@ function blockLimits(ctx: VpdContext): Buffer {
   const { lu, capabilities: caps } = ctx;
   const p = provisioning(lu, caps);
   const b = Buffer.alloc(60);
+  if (caps.writeSameNonZero) b[0] = 0x01; // WSNZ
   b[1] = caps.compareAndWriteMaxBlocks ?? 0; // MAXIMUM COMPARE AND WRITE LENGTH
   b.writeUInt16BE(1 << lu.physicalBlockExponent, 2); // OPTIMAL TRANSFER LENGTH GRANULARITY
   b.writeUInt32BE(lu.maxTransferBlocks, 4); // MAXIMUM TRANSFER LENGTH
@@ -99,7 +100,8 @@ function blockLimits(ctx: VpdContext): Buffer {
   if (p.lbpu && caps.unmap) {
     b.writeUInt32BE(caps.unmap.maxLbaCount, 16); // MAXIMUM UNMAP LBA COUNT
     b.writeUInt32BE(caps.unmap.maxDescriptorCount, 20); // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
-    b.writeUInt32BE(caps.unmap.granularity, 24); // OPTIMAL UNMAP GRANULARITY
+    b.writeUInt32BE(p.unmapGranularity, 24); // OPTIMAL UNMAP GRANULARITY
+    b.writeUInt32BE(0x80000000 + p.unmapGranularityAlignment, 28); // UGAVALID, UNMAP GRANULARITY ALIGNMENT
   }
   b.writeBigUInt64BE(BigInt(caps.maxWriteSameBlocks ?? 0), 32); // MAXIMUM WRITE SAME LENGTH
   return b;
