@@ -5,6 +5,7 @@
  */
 import { CommandRow, CommandTable } from './command-table';
 import { CACHE_ROWS } from './cache';
+import { GET_LBA_STATUS_ROW } from './get-lba-status';
 import { INQUIRY_ROW } from './inquiry';
 import { MODE_SELECT_ROWS } from './mode-select';
 import { MODE_SENSE_ROWS } from './mode-sense';
@@ -14,6 +15,7 @@ import { REPORT_LUNS_ROW } from './report-luns';
 import { RSOC_ROW } from './report-supported-opcodes';
 import { REQUEST_SENSE_ROW } from './request-sense';
 import { UNIT_CONTROL_ROWS } from './unit-control';
+import { UNMAP_ROW } from './unmap';
 import { VERIFY_ROWS } from './verify';
 import { PERSISTENT_RESERVE_IN_ROWS } from './persistent-reserve-in';
 import { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
@@ -30,6 +32,8 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...UNIT_CONTROL_ROWS,
   ...READ_CAPACITY_ROWS,
   ...READ_WRITE_ROWS,
+  UNMAP_ROW,
+  GET_LBA_STATUS_ROW,
   ...VERIFY_ROWS,
   ...CACHE_ROWS,
   ...MODE_SENSE_ROWS,

@@ -58,3 +58,5 @@ export { PERSISTENT_RESERVE_IN_ROWS, PrinAction } from './persistent-reserve-in'
 export { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
 export { RESERVE_RELEASE_ROWS } from './reserve-release';
 export { unmapGranularity } from './provisioning';
+export { UNMAP_ROW, UNMAP_LIMITS } from './unmap';
+export { GET_LBA_STATUS_ROW, ProvisioningStatus } from './get-lba-status';

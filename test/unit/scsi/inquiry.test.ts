@@ -133,7 +133,8 @@ describe('INQUIRY', () => {
 
   test('inquiry_logical_block_provisioning_thin_follows_the_command_table', async () => {
     // Without UNMAP / WRITE SAME rows nothing is advertised beyond the provisioning type.
-    const plain = fixture({ thin: true });
+    const bare = SBC_COMMAND_ROWS.filter((r) => Object.keys(r.provides).length === 0);
+    const plain = fixture({ thin: true, device: { commands: new CommandTable(bare) } });
     const d = (await run(plain.dev, inquiry(1, 0xb2, 255))).dataIn!;
     expect(d[5]).toBe(0x00);
     expect(d[6]! & 0x07).toBe(2); // thin provisioned
@@ -149,7 +150,7 @@ describe('INQUIRY', () => {
       parse: () => undefined,
       execute: () => ({}),
     });
-    const withUnmap = fixture({ thin: true, device: { commands: new CommandTable([...SBC_COMMAND_ROWS, unmapRow]) } });
+    const withUnmap = fixture({ thin: true, device: { commands: new CommandTable([...bare, unmapRow]) } });
     const lbp = (await run(withUnmap.dev, inquiry(1, 0xb2, 255))).dataIn!;
     expect(lbp[5]).toBe(0x80 | 0x40 | 0x04); // LBPU, LBPWS, LBPRZ
     const bl = (await run(withUnmap.dev, inquiry(1, 0xb0, 255))).dataIn!;
@@ -157,7 +158,7 @@ describe('INQUIRY', () => {
     expect(bl.readUInt32BE(24)).toBe(64);
     expect(bl.readUInt32BE(28)).toBe(8);
     // A thick LU on the same table still claims nothing.
-    const thick = fixture({ device: { commands: new CommandTable([...SBC_COMMAND_ROWS, unmapRow]) } });
+    const thick = fixture({ device: { commands: new CommandTable([...bare, unmapRow]) } });
     expect((await run(thick.dev, inquiry(1, 0xb2, 255))).dataIn![5]).toBe(0);
     expect((await run(thick.dev, inquiry(1, 0xb0, 255))).dataIn!.readUInt32BE(20)).toBe(0);
   });
