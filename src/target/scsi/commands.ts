@@ -5,6 +5,7 @@
  */
 import { CommandRow, CommandTable } from './command-table';
 import { CACHE_ROWS } from './cache';
+import { COMPARE_AND_WRITE_ROW } from './compare-and-write';
 import { GET_LBA_STATUS_ROW } from './get-lba-status';
 import { INQUIRY_ROW } from './inquiry';
 import { MODE_SELECT_ROWS } from './mode-select';
@@ -33,6 +34,7 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...READ_CAPACITY_ROWS,
   ...READ_WRITE_ROWS,
   UNMAP_ROW,
+  COMPARE_AND_WRITE_ROW,
   GET_LBA_STATUS_ROW,
   ...VERIFY_ROWS,
   ...CACHE_ROWS,

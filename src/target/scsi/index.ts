@@ -60,3 +60,4 @@ export { RESERVE_RELEASE_ROWS } from './reserve-release';
 export { unmapGranularity } from './provisioning';
 export { UNMAP_ROW, UNMAP_LIMITS } from './unmap';
 export { GET_LBA_STATUS_ROW, ProvisioningStatus } from './get-lba-status';
+export { COMPARE_AND_WRITE_ROW, COMPARE_AND_WRITE_MAX_BLOCKS } from './compare-and-write';

@@ -99,7 +99,7 @@ describe('INQUIRY', () => {
     const d = (await run(dev, inquiry(1, 0xb0, 255))).dataIn!;
     expect(d.length).toBe(64);
     expect(d[3]).toBe(0x3c); // SBC-3 page length
-    expect(d[5]).toBe(0); // MAXIMUM COMPARE AND WRITE LENGTH: not implemented yet
+    expect(d[5]).toBe(255); // MAXIMUM COMPARE AND WRITE LENGTH
     expect(d.readUInt16BE(6)).toBe(8); // optimal granularity: 4096 / 512
     expect(d.readUInt32BE(8)).toBe(2048); // max transfer length in blocks
     expect(d.readUInt32BE(8)).toBe(lu.maxTransferBlocks);
