@@ -114,6 +114,7 @@ export async function runTarget(opts: TargetCommandOptions): Promise<void> {
         }
       : {}),
   });
+  device.setAbortTasksHandler((lun, nexusKeys) => server.abortTasks(opts.iqn, lun, nexusKeys));
   const port = await server.listen(opts.listen.host, opts.listen.port);
   log.info({ iqn: opts.iqn, backing: opts.backing, sizeBytes: store.sizeBytes, port, thin: store.thin }, 'target ready');
 

@@ -199,6 +199,16 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     for (const { session } of this.sessions.values()) if (session.target?.name === targetName) yield session;
   }
 
+  /**
+   * Abort, without responses, the tasks on `lun` of the sessions whose I_T
+   * nexus is listed (the SCSI device's PREEMPT AND ABORT hook).
+   */
+  async abortTasks(targetName: string, lun: number, nexusKeys: readonly string[]): Promise<void> {
+    const keys = new Set(nexusKeys);
+    const victims = [...this.sessionsOf(targetName)].filter((s) => s.nexus !== null && keys.has(s.nexus.key));
+    await Promise.all(victims.map((s) => s.abortTasksOnLun(lun)));
+  }
+
   dropSessionsOf(targetName: string): void {
     for (const { session, conn } of [...this.sessions.values()]) {
       if (session.target?.name === targetName) conn.endAfterFlush('target cold reset');

@@ -532,6 +532,11 @@ export class Session {
     return DEVICE_TMF_RESPONSE[outcome] ?? TmfResponse.FUNCTION_REJECTED;
   }
 
+  /** Abort every task of this session on `lun` without responses (PREEMPT AND ABORT from another nexus). */
+  async abortTasksOnLun(lun: number): Promise<void> {
+    await Promise.all([...this.tasks.values()].filter((t) => t.lun === lun).map((t) => this.abortTask(t)));
+  }
+
   /** Abort a task (ours or another session's): no response is sent for it. */
   private async abortTask(task: Task): Promise<void> {
     task.aborted = true;
