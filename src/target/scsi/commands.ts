@@ -18,6 +18,7 @@ import { REQUEST_SENSE_ROW } from './request-sense';
 import { UNIT_CONTROL_ROWS } from './unit-control';
 import { UNMAP_ROW } from './unmap';
 import { VERIFY_ROWS } from './verify';
+import { WRITE_SAME_ROWS } from './write-same';
 import { PERSISTENT_RESERVE_IN_ROWS } from './persistent-reserve-in';
 import { PERSISTENT_RESERVE_OUT_ROWS } from './persistent-reserve-out';
 import { RESERVE_RELEASE_ROWS } from './reserve-release';
@@ -33,6 +34,7 @@ export const SBC_COMMAND_ROWS: readonly CommandRow[] = [
   ...UNIT_CONTROL_ROWS,
   ...READ_CAPACITY_ROWS,
   ...READ_WRITE_ROWS,
+  ...WRITE_SAME_ROWS,
   UNMAP_ROW,
   COMPARE_AND_WRITE_ROW,
   GET_LBA_STATUS_ROW,

@@ -61,3 +61,4 @@ export { unmapGranularity } from './provisioning';
 export { UNMAP_ROW, UNMAP_LIMITS } from './unmap';
 export { GET_LBA_STATUS_ROW, ProvisioningStatus } from './get-lba-status';
 export { COMPARE_AND_WRITE_ROW, COMPARE_AND_WRITE_MAX_BLOCKS } from './compare-and-write';
+export { WRITE_SAME_ROWS, WRITE_SAME_MAX_BLOCKS } from './write-same';
