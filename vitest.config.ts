@@ -6,5 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    poolOptions: {
+      // global.gc() for the memory bounds of test/unit/iscsi/fuzz.test.ts.
+      forks: { execArgv: ['--expose-gc'] },
+    },
   },
 });
