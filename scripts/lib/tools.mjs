@@ -14,6 +14,7 @@ export const TOOL_PACKAGES = {
   'qemu-io': 'qemu-utils',
   tgtd: 'tgt',
   tgtadm: 'tgt',
+  strace: 'strace',
 };
 
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -56,7 +57,7 @@ export function hasQemuIscsiDriver() {
 
 export const INSTALL_HINT =
   'Run the install step of .ci/run (as root: apt-get install -y --no-install-recommends ' +
-  'libiscsi-bin qemu-utils qemu-block-extra tgt).';
+  'libiscsi-bin qemu-utils qemu-block-extra tgt strace).';
 
 /**
  * Throw unless every named tool is installed (and, when qemu-io or qemu-img is
