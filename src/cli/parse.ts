@@ -64,3 +64,12 @@ export function parseBlockSize(value: string): 512 | 4096 {
   if (value === '4096') return 4096;
   throw new InvalidArgumentError('block size must be 512 or 4096');
 }
+
+/** A physical block size: a power of two from 512 to 1 MiB. */
+export function parsePhysicalBlockSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 512 || n > 1024 * 1024 || (n & (n - 1)) !== 0) {
+    throw new InvalidArgumentError('physical block size must be a power of two from 512 to 1048576');
+  }
+  return n;
+}

@@ -9,7 +9,7 @@ import { FileBackingStore } from '../block';
 import { IscsiServer } from '../target/iscsi';
 import { FileReservationStore, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import { createLogger } from './logger';
-import { parseBlockSize, parseCredentials, parseIqn, parseListen, parseSize } from './parse';
+import { parseBlockSize, parseCredentials, parseIqn, parseListen, parsePhysicalBlockSize, parseSize } from './parse';
 
 export interface TargetCommandOptions {
   listen: { host: string; port: number };
@@ -20,6 +20,7 @@ export interface TargetCommandOptions {
   thin?: boolean;
   direct?: boolean;
   blockSize: 512 | 4096;
+  physicalBlockSize?: number;
   chap?: { user: string; secret: string };
   mutualChap?: { user: string; secret: string };
   allow?: string[];
@@ -53,6 +54,11 @@ export function targetCommand(): Command {
     .option('--thin', 'thin provisioned: sparse file, UNMAP frees space')
     .option('--direct', 'open the backing store with O_DIRECT')
     .addOption(new Option('--block-size <bytes>', 'logical block size').argParser(parseBlockSize).default(512))
+    .option(
+      '--physical-block-size <bytes>',
+      'physical block size reported to initiators (alignment hint; default: the logical block size)',
+      parsePhysicalBlockSize,
+    )
     .option('--chap <user:secret>', 'require CHAP from initiators', parseCredentials)
     .option('--mutual-chap <user:secret>', 'credentials the target presents for mutual CHAP', parseCredentials)
     .option('--allow <initiator-iqn...>', 'only these initiators may log in')
@@ -87,6 +93,7 @@ export async function runTarget(opts: TargetCommandOptions): Promise<void> {
   const lu = new LogicalUnit({
     store,
     blockSize: opts.blockSize,
+    physicalBlockSize: opts.physicalBlockSize ?? opts.blockSize,
     thin: opts.thin ?? false,
     identity: { volumeId: opts.volumeId ?? volumeIdFromIqn(opts.iqn) },
     // Persistent reservations made with APTPL=1 survive restarts in this file.
