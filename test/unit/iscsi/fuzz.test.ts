@@ -505,6 +505,9 @@ describe('iSCSI target under a PDU fuzz storm', () => {
     await other.login({ initiatorName: 'iqn.2026-01.io.twinsan.test:after', targetName: FUZZ_TARGET });
     const tur = await other.scsi(Buffer.alloc(16));
     expect(tur.response).toBe(0);
+    // Nothing left holding the LBA range lock or the task set: a READ and a WRITE over the LU's start get answered.
+    expect((await other.scsi(rw10(0x28, 0, 64), { read: 64 * 512 })).response).toBe(0);
+    expect((await other.scsi(rw10(0x2a, 0, 64), { write: Buffer.alloc(64 * 512, 0x77) })).response).toBe(0);
     expect(await other.logout()).toBe(true);
     expect(await keeperIni.ping(3000)).not.toBeNull();
     await until('the fresh connections to close', () => server.connectionCount === baseline.connections, 5000);
