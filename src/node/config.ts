@@ -1,0 +1,343 @@
+/**
+ * The node configuration file (docs/node-config.md): JSON, validated at
+ * start-up. Every problem is reported at once, each naming the file and the
+ * key: `node-a.json: peer.links[1].local: "127.0.0.1:99999" is not host:port`.
+ *
+ * Relative paths (dataDir, peer.secretFile, volumes[].backing) are taken
+ * from the directory of the config file, so a config means the same
+ * whatever directory the node is started from.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pairLayout } from './pair-layout';
+import {
+  Issue,
+  array,
+  hostPort,
+  integerIn,
+  isBoolean,
+  isString,
+  leaf,
+  matching,
+  object,
+  oneOf,
+  optional,
+  parseHostPort,
+  quote,
+  required,
+  validate,
+} from './schema';
+
+/** One replication link: where this node listens, where it dials the peer (both "host:port"). */
+export interface LinkConfig {
+  readonly local: string;
+  readonly peer: string;
+}
+
+export interface VolumeConfig {
+  /** UUID, lower case: the root of the LU identity on both nodes. */
+  readonly id: string;
+  readonly name: string;
+  readonly iqn: string;
+  readonly sizeBytes: number;
+  readonly thin: boolean;
+  readonly blockSize: 512 | 4096;
+  /** Reported to initiators as an alignment hint; a power of two >= blockSize. */
+  readonly physicalBlockSize: number;
+  /** The node that is primary for the volume and serves its target. */
+  readonly owner: string;
+  /** Absolute path of the backing file or device. */
+  readonly backing: string;
+}
+
+export interface NodeConfig {
+  /** Absolute path of the file this came from ("" when parsed from memory). */
+  readonly file: string;
+  readonly nodeId: string;
+  readonly clusterId: string;
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly iscsi: {
+    readonly listen: readonly string[];
+    readonly portalGroupTag: number;
+    readonly relativeTargetPortId: number;
+  };
+  readonly peer: {
+    readonly nodeId: string;
+    readonly secret: string;
+    readonly links: readonly LinkConfig[];
+    /** The relative target port id the peer's iSCSI server uses (its ALUA group lists it). */
+    readonly relativeTargetPortId: number;
+  };
+  readonly volumes: readonly VolumeConfig[];
+  readonly log: { readonly level: string };
+  /** Loopback status endpoint (GET /status); null: none. Replaced by the REST API in step 5. */
+  readonly status: { readonly listen: string } | null;
+}
+
+/** The config could not be used; `issues` holds every problem found. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    readonly issues: readonly Issue[],
+  ) {
+    super(issues.map((i) => formatIssue(file, i)).join('\n'));
+  }
+}
+
+function formatIssue(file: string, issue: Issue): string {
+  const where = file === '' ? 'config' : path.basename(file);
+  return issue.key === '' ? `${where}: ${issue.problem}` : `${where}: ${issue.key}: ${issue.problem}`;
+}
+
+export const MIN_SECRET_BYTES = 16;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** RFC 7143 §4.2.7: iqn., eui. or naa. names (lower case iqn). */
+const ISCSI_NAME = /^(?:iqn\.\d{4}-\d{2}(?:\.[a-z0-9-]+)+(?::[^\s]+)?|eui\.[0-9A-F]{16}|naa\.[0-9A-F]{16}(?:[0-9A-F]{16})?)$/;
+const MAX_ISCSI_NAME_BYTES = 223;
+
+/** The status endpoint has no authentication, so it may only listen on a loopback address. */
+const loopbackHostPort = (v: unknown): string | null => {
+  const hp = typeof v === 'string' ? parseHostPort(v) : null;
+  if (!hp) return 'is not host:port';
+  return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(hp.host) ? null : 'is not a loopback address (127.x.x.x, ::1 or localhost)';
+};
+
+const PHYSICAL_BLOCK_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+const id = leaf(matching(NAME, 'an id (1-64 of A-Z a-z 0-9 . _ -, not starting with . _ -)'));
+const endpoint = leaf(hostPort());
+const portId = leaf(integerIn(1, 0xffff));
+
+/** The shape of the file: every key, what it must be, and whether it is required. */
+export const NODE_CONFIG_SCHEMA = object({
+  nodeId: required(id),
+  clusterId: required(id),
+  dataDir: required(leaf(isString)),
+  iscsi: required(
+    object({
+      listen: required(array(endpoint, 1)),
+      portalGroupTag: optional(portId),
+      relativeTargetPortId: optional(portId),
+    }),
+  ),
+  peer: required(
+    object({
+      nodeId: required(id),
+      secret: optional(leaf(isString)),
+      secretFile: optional(leaf(isString)),
+      links: required(array(object({ local: required(endpoint), peer: required(endpoint) }), 2)),
+      relativeTargetPortId: optional(portId),
+    }),
+  ),
+  volumes: required(
+    array(
+      object({
+        id: required(leaf(matching(UUID, 'a UUID'))),
+        name: required(leaf(matching(NAME, 'a volume name (1-64 of A-Z a-z 0-9 . _ -, not starting with . _ -)'))),
+        iqn: required(
+          leaf((v) =>
+            typeof v === 'string' && ISCSI_NAME.test(v) && Buffer.byteLength(v) <= MAX_ISCSI_NAME_BYTES
+              ? null
+              : 'is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:suffix] in lower case, eui. or naa.)',
+          ),
+        ),
+        sizeBytes: required(leaf(integerIn(1, Number.MAX_SAFE_INTEGER))),
+        thin: required(leaf(isBoolean)),
+        blockSize: optional(leaf(oneOf([512, 4096]))),
+        physicalBlockSize: optional(leaf(oneOf(PHYSICAL_BLOCK_SIZES))),
+        owner: required(id),
+        backing: optional(leaf(isString)),
+      }),
+    ),
+  ),
+  log: optional(object({ level: optional(leaf(oneOf(LOG_LEVELS))) })),
+  status: optional(object({ listen: required(leaf(loopbackHostPort)) })),
+});
+
+/** Read, parse and check a config file; throws ConfigError naming the file and every bad key. */
+export async function loadNodeConfig(file: string): Promise<NodeConfig> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    throw new ConfigError(abs, [{ key: '', problem: `cannot be read: ${(err as Error).message}` }]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(abs, [{ key: '', problem: `is not valid JSON: ${(err as Error).message}` }]);
+  }
+  return parseNodeConfig(raw, { file: abs, readSecretFile: (p) => readFile(p, 'utf8') });
+}
+
+export interface ParseOptions {
+  /** Where the config came from; relative paths are resolved from its directory ("" → the current directory). */
+  readonly file?: string;
+  /** Reads peer.secretFile (tests pass a fake). */
+  readonly readSecretFile?: (absolutePath: string) => Promise<string>;
+}
+
+/** Check a parsed config value and resolve defaults and paths. */
+export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}): Promise<NodeConfig> {
+  const file = options.file ?? '';
+  const baseDir = file === '' ? process.cwd() : path.dirname(file);
+  const fail = (issues: readonly Issue[]): never => {
+    throw new ConfigError(file, issues);
+  };
+
+  const shapeIssues = validate(NODE_CONFIG_SCHEMA, raw);
+  if (shapeIssues.length > 0) fail(shapeIssues);
+  // The shape is right from here on; the casts below only name it.
+  const doc = raw as RawConfig;
+  const issues = crossChecks(doc);
+  if (issues.length > 0) fail(issues);
+
+  const secret = await resolveSecret(doc.peer, baseDir, options.readSecretFile, fail);
+  const layout = pairLayout(doc.nodeId, doc.peer.nodeId);
+  const dataDir = path.resolve(baseDir, doc.dataDir);
+  const relativeTargetPortId = doc.iscsi.relativeTargetPortId ?? layout.local.position;
+  const peerRelativeTargetPortId = doc.peer.relativeTargetPortId ?? layout.peer.position;
+  if (relativeTargetPortId === peerRelativeTargetPortId) {
+    fail([
+      {
+        key: doc.iscsi.relativeTargetPortId !== undefined ? 'iscsi.relativeTargetPortId' : 'peer.relativeTargetPortId',
+        problem: `${relativeTargetPortId} is the relative target port id of both nodes (they must differ)`,
+      },
+    ]);
+  }
+  return {
+    file,
+    nodeId: doc.nodeId,
+    clusterId: doc.clusterId,
+    dataDir,
+    iscsi: {
+      listen: [...doc.iscsi.listen],
+      portalGroupTag: doc.iscsi.portalGroupTag ?? layout.local.position,
+      relativeTargetPortId,
+    },
+    peer: {
+      nodeId: doc.peer.nodeId,
+      secret,
+      links: doc.peer.links.map((l) => ({ local: l.local, peer: l.peer })),
+      relativeTargetPortId: peerRelativeTargetPortId,
+    },
+    volumes: doc.volumes.map((v) => ({
+      id: v.id.toLowerCase(),
+      name: v.name,
+      iqn: v.iqn,
+      sizeBytes: v.sizeBytes,
+      thin: v.thin,
+      blockSize: v.blockSize ?? 512,
+      physicalBlockSize: v.physicalBlockSize ?? v.blockSize ?? 512,
+      owner: v.owner,
+      backing: path.resolve(baseDir, v.backing ?? path.join(dataDir, `${v.name}.img`)),
+    })),
+    log: { level: doc.log?.level ?? 'info' },
+    status: doc.status ? { listen: doc.status.listen } : null,
+  };
+}
+
+interface RawConfig {
+  nodeId: string;
+  clusterId: string;
+  dataDir: string;
+  iscsi: { listen: string[]; portalGroupTag?: number; relativeTargetPortId?: number };
+  peer: { nodeId: string; secret?: string; secretFile?: string; links: { local: string; peer: string }[]; relativeTargetPortId?: number };
+  volumes: {
+    id: string;
+    name: string;
+    iqn: string;
+    sizeBytes: number;
+    thin: boolean;
+    blockSize?: 512 | 4096;
+    physicalBlockSize?: number;
+    owner: string;
+    backing?: string;
+  }[];
+  log?: { level?: string };
+  status?: { listen: string };
+}
+
+/** Rules that relate keys to each other (the schema checks each key alone). */
+function crossChecks(doc: RawConfig): Issue[] {
+  const issues: Issue[] = [];
+  const add = (key: string, problem: string): void => {
+    issues.push({ key, problem });
+  };
+
+  if (doc.peer.nodeId === doc.nodeId) add('peer.nodeId', `${quote(doc.peer.nodeId)} is this node's own id (nodeId)`);
+  if ((doc.peer.secret === undefined) === (doc.peer.secretFile === undefined)) {
+    add('peer', 'needs exactly one of secret and secretFile');
+  } else if (doc.peer.secret !== undefined && Buffer.byteLength(doc.peer.secret) < MIN_SECRET_BYTES) {
+    add('peer.secret', `is shorter than ${MIN_SECRET_BYTES} bytes`);
+  }
+
+  // Every address this node listens on must be distinct.
+  const listening = new Map<string, string>();
+  const listen = (key: string, value: string): void => {
+    const hp = parseHostPort(value)!;
+    const norm = `${hp.host}:${hp.port}`;
+    const prior = listening.get(norm);
+    if (prior !== undefined) add(key, `${quote(value)} is also ${prior}`);
+    else listening.set(norm, key);
+  };
+  doc.iscsi.listen.forEach((l, i) => listen(`iscsi.listen[${i}]`, l));
+  doc.peer.links.forEach((l, i) => listen(`peer.links[${i}].local`, l.local));
+  if (doc.status) listen('status.listen', doc.status.listen);
+
+  const seen = { id: new Map<string, number>(), name: new Map<string, number>(), iqn: new Map<string, number>(), backing: new Map<string, number>() };
+  const unique = (kind: keyof typeof seen, value: string, i: number): void => {
+    const prior = seen[kind].get(value);
+    if (prior !== undefined) add(`volumes[${i}].${kind}`, `${quote(value)} is also the ${kind} of volumes[${prior}]`);
+    else seen[kind].set(value, i);
+  };
+  doc.volumes.forEach((v, i) => {
+    unique('id', v.id.toLowerCase(), i);
+    unique('name', v.name, i);
+    unique('iqn', v.iqn, i);
+    if (v.backing !== undefined) unique('backing', v.backing, i);
+    if (v.owner !== doc.nodeId && v.owner !== doc.peer.nodeId) {
+      add(`volumes[${i}].owner`, `${quote(v.owner)} is neither this node (${quote(doc.nodeId)}) nor its peer (${quote(doc.peer.nodeId)})`);
+    }
+    const blockSize = v.blockSize ?? 512;
+    if (v.sizeBytes % blockSize !== 0) add(`volumes[${i}].sizeBytes`, `${v.sizeBytes} is not a multiple of the ${blockSize}-byte block size`);
+    if (v.physicalBlockSize !== undefined && v.physicalBlockSize < blockSize) {
+      add(`volumes[${i}].physicalBlockSize`, `${v.physicalBlockSize} is smaller than the ${blockSize}-byte block size`);
+    }
+  });
+  return issues;
+}
+
+async function resolveSecret(
+  peer: RawConfig['peer'],
+  baseDir: string,
+  read: ((p: string) => Promise<string>) | undefined,
+  fail: (issues: readonly Issue[]) => never,
+): Promise<string> {
+  if (peer.secret !== undefined) return peer.secret;
+  const secretPath = path.resolve(baseDir, peer.secretFile!);
+  let text: string;
+  try {
+    text = await (read ?? ((p: string) => readFile(p, 'utf8')))(secretPath);
+  } catch (err) {
+    return fail([{ key: 'peer.secretFile', problem: `${quote(peer.secretFile)} cannot be read: ${(err as Error).message}` }]);
+  }
+  // A trailing newline (echo > file) is not part of the secret.
+  const secret = text.replace(/\r?\n$/, '');
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    fail([{ key: 'peer.secretFile', problem: `${quote(peer.secretFile)} holds a secret shorter than ${MIN_SECRET_BYTES} bytes` }]);
+  }
+  return secret;
+}
+
+/** For messages and logs: the config without its secret. */
+export function redactConfig(config: NodeConfig): unknown {
+  return { ...config, peer: { ...config.peer, secret: '[redacted]' } };
+}
