@@ -111,6 +111,8 @@ export interface SessionInit {
   readonly params: SessionDataParams;
   readonly expCmdSN: number;
   readonly cmdWindow: number;
+  /** Cap on solicited data-out bytes held per session (default 16 MiB). */
+  readonly dataOutBudgetBytes?: number;
   readonly directory: SendTargetsDirectory;
   readonly group: SessionGroup;
   readonly log: Logger;
@@ -144,6 +146,10 @@ export class Session {
   private readonly abortedSNs = new Set<number>();
   readonly tasks = new Map<number, Task>();
   private nextTtt = 1;
+  /** Solicited data-out bytes held by unfinished tasks, and the cap on them. */
+  private chargedBytes = 0;
+  private readonly dataOutBudget: number;
+  private readonly awaitingBudget: Task[] = [];
   private textContinuation: TextContinuation | null = null;
   private closed = false;
 
@@ -157,6 +163,7 @@ export class Session {
     this.params = init.params;
     this.expCmdSN = init.expCmdSN;
     this.cmdWindow = init.cmdWindow;
+    this.dataOutBudget = init.dataOutBudgetBytes ?? DEFAULT_DATA_OUT_BUDGET;
     this.directory = init.directory;
     this.group = init.group;
     this.log = init.log;
@@ -262,6 +269,8 @@ export class Session {
     const task = new Task(pdu);
     this.tasks.set(task.itt, task);
     if (task.isWrite && task.edtl > 0) {
+      const usable = this.target.device.dataOutLength?.({ nexus: this.nexus, lun: task.lun, cdb: task.cdb });
+      if (usable !== undefined) task.wanted = Math.min(task.edtl, usable);
       task.unsolicitedLimit = this.params.initialR2T ? pdu.dataLength : Math.min(this.params.firstBurstLength, task.edtl);
       // F bit on the command means no unsolicited Data-Out follows.
       task.unsolicitedDone = pdu.final || task.unsolicitedLimit <= pdu.dataLength;
@@ -319,11 +328,22 @@ export class Session {
     if (finished || task.unsolicitedDone) this.solicit(task);
   }
 
-  /** Send R2Ts for the rest of the data, keeping at most MaxOutstandingR2T open. */
+  /**
+   * Send R2Ts for the rest of the data, keeping at most MaxOutstandingR2T
+   * open, and no more solicited data held by the session's unfinished tasks
+   * than its budget (one burst always goes out when nothing is held, so every
+   * task makes progress). Tasks over budget wait in arrival order.
+   */
   private solicit(task: Task): void {
     const sink = this.sink!;
-    while (task.r2ts.size < this.params.maxOutstandingR2T && task.nextSolicitOffset < task.edtl) {
-      const length = Math.min(this.params.maxBurstLength, task.edtl - task.nextSolicitOffset);
+    while (task.r2ts.size < this.params.maxOutstandingR2T && task.nextSolicitOffset < task.wanted) {
+      const length = Math.min(this.params.maxBurstLength, task.wanted - task.nextSolicitOffset);
+      if (this.chargedBytes > 0 && this.chargedBytes + length > this.dataOutBudget) {
+        if (!this.awaitingBudget.includes(task)) this.awaitingBudget.push(task);
+        return;
+      }
+      this.chargedBytes += length;
+      task.charged += length;
       const ttt = this.allocateTtt();
       const r2t = { ttt, r2tSN: task.nextR2TSN, offset: task.nextSolicitOffset, length, received: 0, nextDataSN: 0 };
       task.r2ts.set(ttt, r2t);
@@ -469,7 +489,23 @@ export class Session {
   private finish(task: Task): void {
     if (task.state !== TaskState.DONE) task.advance(TaskState.DONE);
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt);
+    this.release(task);
     this.sink?.tasksChanged();
+  }
+
+  /** Return a finished task's data-out budget and let waiting tasks solicit. */
+  private release(task: Task): void {
+    const i = this.awaitingBudget.indexOf(task);
+    if (i >= 0) this.awaitingBudget.splice(i, 1);
+    if (task.charged === 0) return;
+    this.chargedBytes -= task.charged;
+    task.charged = 0;
+    while (this.awaitingBudget.length > 0 && !this.closed) {
+      const next = this.awaitingBudget.shift()!;
+      if (next.state !== TaskState.RECEIVING || next.aborted) continue;
+      this.solicit(next);
+      if (this.awaitingBudget.includes(next)) break;
+    }
   }
 
   /* ---------------- task management ---------------- */
@@ -546,6 +582,7 @@ export class Session {
       for (const s of this.group.sessionsOf(this.target!.name)) {
         if (s.tasks.get(task.itt) === task) {
           s.tasks.delete(task.itt);
+          s.release(task);
           s.sink?.tasksChanged();
         }
       }
@@ -653,6 +690,7 @@ export class Session {
 }
 
 const EMPTY = Buffer.alloc(0);
+const DEFAULT_DATA_OUT_BUDGET = 16 * 1024 * 1024;
 const NO_RESIDUAL = { overflow: false, underflow: false, residualCount: 0 } as const;
 /** ABORTED COMMAND, DATA PHASE ERROR: the initiator's data-out sequence was broken. */
 const DATA_PHASE_ERROR_SENSE = buildSense({ key: SenseKey.ABORTED_COMMAND, asc: 0x4b, ascq: 0x00 });

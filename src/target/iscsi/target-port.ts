@@ -18,6 +18,11 @@ export interface ScsiDevicePort {
   taskManagement(fn: TaskManagementFunction, nexus: ItNexus, lun: number): DeviceTmfOutcome | string;
   nexusLost(nexus: ItNexus): void;
   luns(): number[];
+  /**
+   * Data-out bytes the command's CDB can use (0 if it will fail first), so
+   * the transport never solicits more than that.
+   */
+  dataOutLength?(cmd: { nexus: ItNexus; lun: number; cdb: Buffer }): number;
   /** True for a LUN that exists but is moving between nodes (no LU attached here right now). */
   isMoving?(lun: number): boolean;
 }

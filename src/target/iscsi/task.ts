@@ -79,6 +79,7 @@ export class Task {
     this.isWrite = pdu.write;
     this.isRead = pdu.read;
     this.attr = pdu.attr;
+    this.wanted = pdu.edtl;
   }
 
   advance(next: TaskState): void {
@@ -88,9 +89,19 @@ export class Task {
     this.state = next;
   }
 
-  /** Whether all expected data-out has arrived. */
+  /**
+   * Data-out bytes the target will gather: the expected length cut to what
+   * the CDB can use (the rest is never solicited, so an expected length far
+   * beyond the command cannot make the target buffer it).
+   */
+  wanted = 0;
+  /** Bytes of this task counted against the session's data-out budget. */
+  charged = 0;
+
+  /** Whether all the data-out the target will gather has arrived. */
   get dataComplete(): boolean {
-    return !this.isWrite || this.received >= this.edtl;
+    if (!this.isWrite || this.received >= this.edtl) return true;
+    return this.unsolicitedDone && this.received >= this.wanted && this.r2ts.size === 0;
   }
 
   /**

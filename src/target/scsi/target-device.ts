@@ -184,6 +184,24 @@ export class ScsiTargetDevice {
   }
 
   /** Execute one command on any LUN number, present or not. Never throws. */
+  /**
+   * How many data-out bytes the command's CDB calls for, without running it:
+   * a transport solicits no more than this, so an initiator's expected
+   * length cannot make the target buffer more than the command can use.
+   * 0 when the command has no data-out or will fail before using any.
+   */
+  dataOutLength(cmd: Pick<ScsiCommand, 'nexus' | 'lun' | 'cdb'> & Partial<ScsiCommand>): number {
+    const lu = this.units.get(cmd.lun) ?? null;
+    const row = this.commands.lookup(cmd.cdb).row;
+    if (!lu || !row || row.direction !== DataDirection.OUT || cmd.cdb.length < row.cdbLength) return 0;
+    try {
+      const full: ScsiCommand = { taskAttribute: TaskAttribute.SIMPLE, expectedDataTransferLength: 0, dataOut: null, ...cmd };
+      return row.prepare(cmd.cdb, { device: this, cmd: full, lu }).dataOutLength;
+    } catch {
+      return 0;
+    }
+  }
+
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     const lu = this.units.get(cmd.lun) ?? null;
     const format = lu ? lu.senseFormat : SenseFormat.FIXED;

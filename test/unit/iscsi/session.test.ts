@@ -139,6 +139,28 @@ describe('writes', () => {
     expect(await t.device.readStore(40 * BLOCK, BLOCK)).toEqual(data.subarray(0, BLOCK));
   });
 
+  it('solicits only the data the CDB can use when the expected length is far larger (memory stays bounded)', async () => {
+    const { t, c } = await session({ InitialR2T: 'Yes', ImmediateData: 'No' });
+    const data = pattern(BLOCK, 31);
+    const edtl = 256 * 1024 * 1024;
+    const itt = c.command({ cdb: write10(8, 1), write: true, edtl, final: true });
+    const res = await c.finishCommand(itt, 3000, (r2t) => c.answerR2T(r2t, data));
+    expect(res.r2ts.map((r) => r.word44).reduce((a, b) => a + b, 0)).toBe(BLOCK); // word 44 of an R2T: desired length
+    expect(res.status).toBe(0);
+    expect(res.response!.underflow).toBe(true);
+    expect(res.response!.word44).toBe(edtl - BLOCK);
+    expect(await t.device.readStore(8 * BLOCK, BLOCK)).toEqual(data);
+  });
+
+  it('solicits nothing for a write whose CDB fails, and answers with its sense', async () => {
+    const { c } = await session({ InitialR2T: 'Yes', ImmediateData: 'No' });
+    const itt = c.command({ cdb: write10(0xfffffff0, 1), write: true, edtl: 64 * 1024 * 1024, final: true });
+    const res = await c.finishCommand(itt, 3000, (r2t) => c.answerR2T(r2t, pattern(BLOCK, 1)));
+    expect(res.r2ts).toHaveLength(0);
+    expect(res.status).toBe(0x02);
+    expect(senseTriple(res.sense)).toEqual([0x05, 0x21, 0x00]);
+  });
+
   it('reports an overflow when the CDB asks for more data than the expected length', async () => {
     const { c } = await session({ ImmediateData: 'Yes' });
     const r = await c.write(write10(40, 4), pattern(2 * BLOCK, 28));

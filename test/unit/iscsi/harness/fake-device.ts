@@ -151,6 +151,14 @@ export class FakeDevice implements ScsiDevicePort {
     this.inner.nexusLost(nexus);
   }
 
+  dataOutLength(cmd: { nexus: ItNexus; lun: number; cdb: Buffer }): number {
+    return this.inner.dataOutLength(cmd);
+  }
+
+  isMoving(lun: number): boolean {
+    return this.inner.isMoving(lun);
+  }
+
   luns(): number[] {
     return this.inner.luns();
   }
