@@ -14,6 +14,7 @@
         "src/posix_space.cc",
         "src/file_ops.cc",
         "src/rw_ops.cc",
+        "src/batch_ops.cc",
         "src/space_ops.cc",
         "src/memory_ops.cc",
         "src/error_ops.cc"

@@ -8,6 +8,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   twinsan::RegisterFileOps(env, exports);
   twinsan::RegisterRwOps(env, exports);
+  twinsan::RegisterBatchOps(env, exports);
   twinsan::RegisterSpaceOps(env, exports);
   twinsan::RegisterMemoryOps(env, exports);
   twinsan::RegisterErrorOps(env, exports);

@@ -6,7 +6,9 @@
  * logical block size. We require DIRECT_IO_ALIGNMENT (4096) for offsets and
  * lengths (FileBackingStore checks that) and, since Node Buffers are not
  * page aligned, transfer unaligned buffers through one aligned bounce buffer.
+ * Transfers go through the batching queue (io-queue.ts).
  */
+import { queuedPreadv, queuedPwritev } from './io-queue';
 import { blockIo } from './native';
 
 export const DIRECT_IO_ALIGNMENT = 4096;
@@ -16,30 +18,31 @@ function isDirectReady(buffers: readonly Buffer[]): boolean {
 }
 
 /** Reads into `buffers` (total `length` bytes); resolves with the bytes read. */
-export async function readVector(fd: number, offset: number, buffers: readonly Buffer[], length: number, direct: boolean): Promise<number> {
-  if (!direct || isDirectReady(buffers)) return blockIo.preadv(fd, buffers, offset);
+export function readVector(fd: number, offset: number, buffers: readonly Buffer[], length: number, direct: boolean): Promise<number> {
+  if (!direct || isDirectReady(buffers)) return queuedPreadv(fd, buffers, offset);
+  return readBounced(fd, offset, buffers, length);
+}
+
+async function readBounced(fd: number, offset: number, buffers: readonly Buffer[], length: number): Promise<number> {
   const bounce = blockIo.allocAligned(length);
-  const done = await blockIo.preadv(fd, [bounce], offset);
+  const done = await queuedPreadv(fd, [bounce], offset);
   let at = 0;
   for (const b of buffers) at += bounce.copy(b, 0, at, Math.min(at + b.length, done));
   return done;
 }
 
-/** Writes `buffers` (total `length` bytes) in full. */
-export async function writeVector(
+/** Writes `buffers` (total `length` bytes) in full; resolves with the bytes written. */
+export function writeVector(
   fd: number,
   offset: number,
   buffers: readonly Buffer[],
   length: number,
   direct: boolean,
   fua: boolean,
-): Promise<void> {
-  if (!direct || isDirectReady(buffers)) {
-    await blockIo.pwritev(fd, buffers, offset, fua);
-    return;
-  }
+): Promise<number> {
+  if (!direct || isDirectReady(buffers)) return queuedPwritev(fd, buffers, offset, fua);
   const bounce = blockIo.allocAligned(length);
   let at = 0;
   for (const b of buffers) at += b.copy(bounce, at);
-  await blockIo.pwritev(fd, [bounce], offset, fua);
+  return queuedPwritev(fd, [bounce], offset, fua);
 }

@@ -36,7 +36,9 @@ export interface FileStoreOptions {
 export class FileBackingStore implements BackingStore {
   readonly description: string;
   private size: number;
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Native calls not yet settled; close() waits for them (resolving `idle`). */
+  private inflight = 0;
+  private idle: (() => void) | null = null;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -75,29 +77,52 @@ export class FileBackingStore implements BackingStore {
     return this.size;
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    this.checkRange(offset, length);
-    this.checkDirect(offset, length);
-    if (length === 0) return Buffer.alloc(0);
+  // read, readv and writev are the data path: plain functions over one
+  // promise each (argument errors become rejections, as from an async function).
+
+  read(offset: number, length: number): Promise<Buffer> {
+    try {
+      this.checkRange(offset, length);
+      this.checkDirect(offset, length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (length === 0) return Promise.resolve(Buffer.alloc(0));
     const buffer = this.direct ? blockIo.allocAligned(length) : Buffer.allocUnsafe(length);
-    await this.readInto(offset, [buffer], length);
-    return buffer;
+    return this.readInto(offset, [buffer], length, buffer);
   }
 
-  async readv(offset: number, buffers: readonly Buffer[]): Promise<void> {
+  readv(offset: number, buffers: readonly Buffer[]): Promise<void> {
     const length = totalLength(buffers);
-    this.checkRange(offset, length);
-    this.checkDirect(offset, length);
-    if (length > 0) await this.readInto(offset, buffers, length);
+    try {
+      this.checkRange(offset, length);
+      this.checkDirect(offset, length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (length === 0) return Promise.resolve();
+    return this.readInto(offset, buffers, length, undefined);
   }
 
-  async writev(offset: number, buffers: readonly Buffer[], options?: WriteOptions): Promise<void> {
+  writev(offset: number, buffers: readonly Buffer[], options?: WriteOptions): Promise<void> {
     const length = totalLength(buffers);
-    this.checkRange(offset, length);
-    this.checkWritable();
-    this.checkDirect(offset, length);
-    if (length === 0) return;
-    await this.run((fd) => writeVector(fd, offset, buffers, length, this.direct, options?.fua ?? false));
+    try {
+      this.checkRange(offset, length);
+      this.checkWritable();
+      this.checkDirect(offset, length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (length === 0) return Promise.resolve();
+    if (this.closing) return Promise.reject(this.closedError());
+    this.inflight++;
+    return writeVector(this.fd, offset, buffers, length, this.direct, options?.fua ?? false).then(
+      () => this.settled(),
+      (err: unknown) => {
+        this.settled();
+        throw this.annotate(err);
+      },
+    );
   }
 
   async flush(): Promise<void> {
@@ -166,7 +191,7 @@ export class FileBackingStore implements BackingStore {
   }
 
   private async closeOnce(): Promise<void> {
-    await Promise.allSettled([...this.inflight]);
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     let flushError: unknown = null;
     if (!this.readOnly) await blockIo.fdatasync(this.fd).catch((err: unknown) => { flushError = err; });
     await blockIo.close(this.fd).catch((err: unknown) => { flushError ??= err; });
@@ -182,11 +207,23 @@ export class FileBackingStore implements BackingStore {
     this.size = actual;
   }
 
-  private async readInto(offset: number, buffers: readonly Buffer[], length: number): Promise<void> {
-    const done = await this.run((fd) => readVector(fd, offset, buffers, length, this.direct));
-    if (done < length) {
-      throw new BlockIoError('EIO', `${this.description}: short read at ${offset}: ${done} of ${length} bytes (file shrunk underneath?)`);
-    }
+  /** Fill `buffers` from offset, then resolve with `result`; a short read is EIO. */
+  private readInto<T>(offset: number, buffers: readonly Buffer[], length: number, result: T): Promise<T> {
+    if (this.closing) return Promise.reject(this.closedError());
+    this.inflight++;
+    return readVector(this.fd, offset, buffers, length, this.direct).then(
+      (done) => {
+        this.settled();
+        if (done < length) {
+          throw new BlockIoError('EIO', `${this.description}: short read at ${offset}: ${done} of ${length} bytes (file shrunk underneath?)`);
+        }
+        return result;
+      },
+      (err: unknown) => {
+        this.settled();
+        throw this.annotate(err);
+      },
+    );
   }
 
   /** Reserve space for a range that reads as zeros (new file or grown tail). */
@@ -202,13 +239,25 @@ export class FileBackingStore implements BackingStore {
   /** Runs one native call on the open descriptor; close() waits for it. */
   private run<T>(call: (fd: number) => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(this.closedError());
-    const work = call(this.fd).catch((err: unknown) => {
-      throw this.annotate(err);
-    });
-    const forget = (): void => void this.inflight.delete(work);
-    this.inflight.add(work);
-    work.then(forget, forget);
-    return work;
+    this.inflight++;
+    return call(this.fd).then(
+      (value) => {
+        this.settled();
+        return value;
+      },
+      (err: unknown) => {
+        this.settled();
+        throw this.annotate(err);
+      },
+    );
+  }
+
+  private settled(): void {
+    if (--this.inflight === 0 && this.idle) {
+      const idle = this.idle;
+      this.idle = null;
+      idle();
+    }
   }
 
   /** Native errors name the system call; add which store it was. */

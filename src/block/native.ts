@@ -40,6 +40,14 @@ interface NativeAddon {
   preadv(fd: number, buffers: readonly Buffer[], offset: number): Promise<number>;
   pwritev(fd: number, buffers: readonly Buffer[], offset: number, flags: { fua: boolean }): Promise<number>;
   fdatasync(fd: number): Promise<void>;
+  submitBatch(
+    fds: Int32Array,
+    offsets: Float64Array,
+    flags: Uint8Array,
+    counts: Uint32Array,
+    buffers: readonly Buffer[],
+    done: (results: Float64Array) => void,
+  ): void;
   fallocate(fd: number, mode: FallocateMode, offset: number, length: number): Promise<void>;
   ftruncate(fd: number, size: number): Promise<void>;
   seekData(fd: number, offset: number): Promise<number>;
@@ -110,6 +118,20 @@ export const blockIo = {
   pwritev: wrapAsync((n, fd: number, buffers: readonly Buffer[], offset: number, fua: boolean) =>
     n.pwritev(fd, buffers, offset, { fua })),
   fdatasync: wrapAsync((n, fd: number) => n.fdatasync(fd)),
+  /**
+   * Many preadv/pwritev in one thread-pool job (see io-queue.ts, its only
+   * user): transfer i uses the next counts[i] buffers; flags bit 0 write,
+   * bit 1 fua; `done` gets bytes transferred or -errno per transfer.
+   * Argument errors throw TypeError / RangeError.
+   */
+  submitBatch: (
+    fds: Int32Array,
+    offsets: Float64Array,
+    flags: Uint8Array,
+    counts: Uint32Array,
+    buffers: readonly Buffer[],
+    done: (results: Float64Array) => void,
+  ): void => load().submitBatch(fds, offsets, flags, counts, buffers, done),
   /** punch: deallocate, reads zeros. zero: zeros, stays allocated. allocate: reserve space. */
   fallocate: wrapAsync((n, fd: number, mode: FallocateMode, offset: number, length: number) =>
     n.fallocate(fd, mode, offset, length)),
