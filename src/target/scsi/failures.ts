@@ -45,6 +45,8 @@ export const FAILURE_SENSE = {
   'write-error': { key: SenseKey.MEDIUM_ERROR, asc: 0x0c, ascq: 0x00, text: 'WRITE ERROR' },
   'write-protected': { key: SenseKey.DATA_PROTECT, asc: 0x27, ascq: 0x00, text: 'WRITE PROTECTED' },
   'space-allocation-failed': { key: SenseKey.DATA_PROTECT, asc: 0x27, ascq: 0x07, text: 'SPACE ALLOCATION FAILED WRITE PROTECT' },
+  'invalid-release-of-persistent-reservation': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x04, text: 'INVALID RELEASE OF PERSISTENT RESERVATION' },
+  'insufficient-registration-resources': { key: SenseKey.ILLEGAL_REQUEST, asc: 0x55, ascq: 0x04, text: 'INSUFFICIENT REGISTRATION RESOURCES' },
   'internal-target-failure': { key: SenseKey.HARDWARE_ERROR, asc: 0x44, ascq: 0x00, text: 'INTERNAL TARGET FAILURE' },
   // ALUA (alua.ts): retryable answers while a target port group or LU is not accessible.
   'alua-transitioning': { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0a, text: 'LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION' },

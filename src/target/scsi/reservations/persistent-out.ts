@@ -131,7 +131,7 @@ function notice(condition: UnitAttentionCondition, to: readonly RegistrantRef[])
   return to.length > 0 ? [{ condition, to }] : [];
 }
 
-/** Apply one PERSISTENT RESERVE OUT service action. */
+/** Apply one PERSISTENT RESERVE OUT service action (throws ScsiFailure for an invalid release). */
 export function persistentReserveOut(pr: PrState, id: NexusIdentity, req: ProutRequest, options: ProutOptions): ProutOutcome {
   const mine = registrationOf(pr, id);
   if (req.action === ProutAction.REGISTER || req.action === ProutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
@@ -227,9 +227,8 @@ function release(pr: PrState, mine: RegistrationRecord, type: PrType, scope: num
   const res = pr.reservation;
   // No reservation, or a nexus that does not hold it: GOOD, nothing released.
   if (!res || !isHolder(pr, mine)) return unchanged(pr);
-  // SPC-4 asks for INVALID RELEASE OF PERSISTENT RESERVATION here; the sense
-  // table has no such reason yet, so this answers as LIO does.
-  if (res.type !== type || res.scope !== scope) return CONFLICT;
+  // SPC-4 5.13.11.2.2: the holder releasing with another type or scope.
+  if (res.type !== type || res.scope !== scope) throw new ScsiFailure('invalid-release-of-persistent-reservation');
   const announce = prTypeInfo(res.type).holders !== PrHolders.HOLDER;
   const others = pr.registrations.filter((r) => r !== mine);
   return done({ ...pr, reservation: null }, { notices: announce ? notice(UnitAttention.RESERVATIONS_RELEASED, others) : [], abort: [] });
