@@ -117,6 +117,8 @@ export interface ProutOptions {
 }
 
 const CONFLICT: ProutOutcome = { conflict: true };
+/** Registrations one logical unit keeps; more get INSUFFICIENT REGISTRATION RESOURCES (memory stays bounded). */
+export const MAX_REGISTRATIONS = 4096;
 const NO_EFFECTS: ProutEffects = { notices: [], abort: [] };
 
 function unchanged(state: PrState): ProutOutcome {
@@ -184,6 +186,7 @@ function register(
       }
       added.push(reg);
     }
+    if (pr.registrations.length + added.length > MAX_REGISTRATIONS) throw new ScsiFailure('insufficient-registration-resources');
     return done({ ...pr, registrations: [...pr.registrations, ...added], generation: nextGeneration(pr.generation), aptpl: req.aptpl });
   }
   if (!ignoreKey && req.key !== mine.key) return CONFLICT;
@@ -306,6 +309,7 @@ function registerAndMove(
   } else {
     const added: RegistrationRecord = { initiator: target.initiator, relativeTargetPortId: target.relativeTargetPortId, key: req.serviceActionKey };
     if (pr.registrations.some((r) => overlaps(r, added))) throw invalidParameterField(req.destination.offset, 7);
+    if (pr.registrations.length + 1 > MAX_REGISTRATIONS) throw new ScsiFailure('insufficient-registration-resources');
     registrations = [...pr.registrations, added];
     destination = added;
   }
