@@ -1,0 +1,12 @@
+/**
+ * The two-node process (`twinsan node`): composition root of mirror and
+ * target until step 4 folds it into src/resource-groups.
+ */
+export { TwinsanNode, lunUrl } from './node';
+export { APTPL_STATE_KIND, ReplicatedReservationStore, keepPeerReservations, reservationFilePath } from './replicated-reservations';
+export type { NodeDeps, NodeStatus, ServedTarget, VolumeStatus } from './node';
+export { ConfigError, LOG_LEVELS, MIN_SECRET_BYTES, NODE_CONFIG_SCHEMA, loadNodeConfig, parseNodeConfig, redactConfig } from './config';
+export type { LinkConfig, NodeConfig, ParseOptions, VolumeConfig } from './config';
+export { ownerAluaGroups, pairLayout } from './pair-layout';
+export type { PairLayout, PairMember, Position } from './pair-layout';
+export type { MirrorFactory, MirrorNodeOptions, MirrorNodePort, MirroredVolumePort, OpenVolumeOptions, VolumeRole } from './mirror-port';

@@ -1,0 +1,55 @@
+/**
+ * What the node uses of the mirror engine (src/mirror), as interfaces: the
+ * node is written against these, the CLI hands it the real MirrorNode
+ * (mirror-factory.ts), and the node's unit tests hand it a fake.
+ */
+import type { Logger } from 'pino';
+import type { BackingStore } from '../block';
+
+export type VolumeRole = 'primary' | 'secondary';
+
+export interface MirrorNodeOptions {
+  readonly nodeId: string;
+  readonly peerNodeId: string;
+  readonly clusterId: string;
+  readonly secret: string;
+  /** One entry per replication link, "host:port" each. */
+  readonly links: readonly { readonly local?: string; readonly peer?: string }[];
+  readonly log: Logger;
+}
+
+export interface OpenVolumeOptions {
+  readonly volumeId: string;
+  readonly backingPath: string;
+  readonly sizeBytes: number;
+  readonly thin: boolean;
+  readonly role: VolumeRole;
+  /** Create the backing file (and its metadata) when it does not exist. */
+  readonly create?: boolean;
+}
+
+export interface MirrorNodePort {
+  start(): void | Promise<void>;
+  close(): Promise<void>;
+  openVolume(options: OpenVolumeOptions): Promise<MirroredVolumePort>;
+  /** The peer's reachability as the mirror reports it (passed through to status). */
+  readonly peerState: unknown;
+  /** Counters of the replication links (passed through to status). */
+  channelStats?(): unknown;
+}
+
+export interface MirroredVolumePort {
+  readonly volumeId: string;
+  readonly role: VolumeRole;
+  /** On the primary: the store whose writes are durable on both nodes before they complete. */
+  readonly store: BackingStore;
+  /** The mirror's status of the volume (passed through to status; see inSync()). */
+  status(): unknown;
+  /** Send a SCSI state snapshot of `kind` to the peer (resolves at once while disconnected; resent after each handshake). */
+  replicateScsiState(kind: string, json: Buffer): Promise<void>;
+  /** Calls `cb` with each snapshot the peer sends; returns an unsubscribe function. */
+  onScsiState(cb: (kind: string, json: Buffer) => void): () => void;
+  close(): Promise<void>;
+}
+
+export type MirrorFactory = (options: MirrorNodeOptions) => MirrorNodePort;
