@@ -171,8 +171,16 @@ export type InitiatorPdu = NopOutPdu | ScsiCommandPdu | TaskMgmtPdu | LoginPdu |
 
 const AhsType = { EXTENDED_CDB: 1, BIDI_READ_LENGTH: 2 } as const;
 
-function common(raw: RawPdu): Common {
-  return { raw, immediate: (raw.bhs[0]! & IMMEDIATE_BIT) !== 0, itt: raw.bhs.readUInt32BE(BhsOffset.ITT), dataLength: raw.dataLength };
+// Decoders build each view as one object literal straight from the BHS (no
+// spread of a common part): one allocation and one stable shape per kind,
+// which matters for SCSI Command and Data-Out, decoded for every command.
+
+function isImmediate(bhs: Buffer): boolean {
+  return (bhs[0]! & IMMEDIATE_BIT) !== 0;
+}
+
+function ittOf(bhs: Buffer): number {
+  return bhs.readUInt32BE(BhsOffset.ITT);
 }
 
 function decodeScsiCommand(raw: RawPdu): ScsiCommandPdu {
@@ -202,8 +210,11 @@ function decodeScsiCommand(raw: RawPdu): ScsiCommandPdu {
     }
   }
   return {
-    ...common(raw),
     kind: 'scsi-command',
+    raw,
+    immediate: isImmediate(b),
+    itt: ittOf(b),
+    dataLength: raw.dataLength,
     final: (flags & ScsiCommandFlag.FINAL) !== 0,
     read: (flags & ScsiCommandFlag.READ) !== 0,
     write: (flags & ScsiCommandFlag.WRITE) !== 0,
@@ -220,8 +231,11 @@ function decodeScsiCommand(raw: RawPdu): ScsiCommandPdu {
 /** One decoder per initiator opcode; unknown opcodes have no row. */
 const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
   [InitiatorOpcode.NOP_OUT]: (raw) => ({
-    ...common(raw),
     kind: 'nop-out',
+    raw,
+    immediate: isImmediate(raw.bhs),
+    itt: ittOf(raw.bhs),
+    dataLength: raw.dataLength,
     lun: decodeLun(raw.bhs),
     ttt: raw.bhs.readUInt32BE(BhsOffset.TTT),
     cmdSN: raw.bhs.readUInt32BE(BhsOffset.CMD_SN),
@@ -229,8 +243,11 @@ const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
   }),
   [InitiatorOpcode.SCSI_COMMAND]: decodeScsiCommand,
   [InitiatorOpcode.TASK_MGMT_REQUEST]: (raw) => ({
-    ...common(raw),
     kind: 'task-mgmt',
+    raw,
+    immediate: isImmediate(raw.bhs),
+    itt: ittOf(raw.bhs),
+    dataLength: raw.dataLength,
     func: raw.bhs[1]! & 0x7f,
     lun: decodeLun(raw.bhs),
     referencedTaskTag: raw.bhs.readUInt32BE(20),
@@ -242,8 +259,11 @@ const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
   [InitiatorOpcode.LOGIN_REQUEST]: (raw) => {
     const f = raw.bhs[1]!;
     return {
-      ...common(raw),
       kind: 'login',
+      raw,
+      immediate: isImmediate(raw.bhs),
+      itt: ittOf(raw.bhs),
+      dataLength: raw.dataLength,
       transit: (f & LoginFlag.TRANSIT) !== 0,
       cont: (f & LoginFlag.CONTINUE) !== 0,
       csg: (f & LoginFlag.CSG_MASK) >> LoginFlag.CSG_SHIFT,
@@ -258,8 +278,11 @@ const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
     };
   },
   [InitiatorOpcode.TEXT_REQUEST]: (raw) => ({
-    ...common(raw),
     kind: 'text',
+    raw,
+    immediate: isImmediate(raw.bhs),
+    itt: ittOf(raw.bhs),
+    dataLength: raw.dataLength,
     final: (raw.bhs[1]! & TextFlag.FINAL) !== 0,
     cont: (raw.bhs[1]! & TextFlag.CONTINUE) !== 0,
     lun: decodeLun(raw.bhs),
@@ -268,8 +291,11 @@ const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
     expStatSN: raw.bhs.readUInt32BE(BhsOffset.EXP_STAT_SN),
   }),
   [InitiatorOpcode.SCSI_DATA_OUT]: (raw) => ({
-    ...common(raw),
     kind: 'data-out',
+    raw,
+    immediate: isImmediate(raw.bhs),
+    itt: ittOf(raw.bhs),
+    dataLength: raw.dataLength,
     final: (raw.bhs[1]! & FINAL_BIT) !== 0,
     lun: decodeLun(raw.bhs),
     ttt: raw.bhs.readUInt32BE(BhsOffset.TTT),
@@ -278,14 +304,17 @@ const DECODERS: Readonly<Record<number, (raw: RawPdu) => InitiatorPdu>> = {
     bufferOffset: raw.bhs.readUInt32BE(BhsOffset.BUFFER_OFFSET),
   }),
   [InitiatorOpcode.LOGOUT_REQUEST]: (raw) => ({
-    ...common(raw),
     kind: 'logout',
+    raw,
+    immediate: isImmediate(raw.bhs),
+    itt: ittOf(raw.bhs),
+    dataLength: raw.dataLength,
     reason: raw.bhs[1]! & 0x7f,
     cid: raw.bhs.readUInt16BE(20),
     cmdSN: raw.bhs.readUInt32BE(24),
     expStatSN: raw.bhs.readUInt32BE(28),
   }),
-  [InitiatorOpcode.SNACK_REQUEST]: (raw) => ({ ...common(raw), kind: 'snack' }),
+  [InitiatorOpcode.SNACK_REQUEST]: (raw) => ({ kind: 'snack', raw, immediate: isImmediate(raw.bhs), itt: ittOf(raw.bhs), dataLength: raw.dataLength }),
 };
 
 export function opcodeOf(bhs: Buffer): number {
@@ -309,7 +338,8 @@ export interface SequenceFields {
 }
 
 function header(opcode: number, flags: number, dataLength: number): Buffer {
-  const b = Buffer.alloc(BHS_LENGTH);
+  // From Node's buffer pool (Buffer.alloc would make an ArrayBuffer per PDU), zeroed by hand.
+  const b = Buffer.allocUnsafe(BHS_LENGTH).fill(0);
   b[0] = opcode;
   b[1] = flags;
   b.writeUIntBE(dataLength, BhsOffset.DATA_SEGMENT_LENGTH, 3);

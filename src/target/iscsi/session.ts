@@ -180,8 +180,8 @@ export class Session {
   /** Sequence numbers for a response; `consume` takes a new StatSN. */
   seq(consume: boolean): SequenceFields {
     const sink = this.sink!;
-    const w = this.window();
-    return { statSN: consume ? sink.takeStatSN() : sink.peekStatSN(), expCmdSN: w.expCmdSN, maxCmdSN: w.maxCmdSN };
+    const maxCmdSN = this.currentMaxCmdSN();
+    return { statSN: consume ? sink.takeStatSN() : sink.peekStatSN(), expCmdSN: this.expCmdSN, maxCmdSN };
   }
 
   /**
@@ -190,10 +190,14 @@ export class Session {
    * backwards.
    */
   window(): { expCmdSN: number; maxCmdSN: number } {
+    return { expCmdSN: this.expCmdSN, maxCmdSN: this.currentMaxCmdSN() };
+  }
+
+  private currentMaxCmdSN(): number {
     const free = Math.max(0, this.cmdWindow - this.tasks.size - this.pendingBySN.size);
     const max = serialAdd(this.expCmdSN, free - 1);
     if (this.advertisedMax === null || serialLt(this.advertisedMax, max)) this.advertisedMax = max;
-    return { expCmdSN: this.expCmdSN, maxCmdSN: this.advertisedMax };
+    return this.advertisedMax;
   }
 
   /**
@@ -269,7 +273,8 @@ export class Session {
     const task = new Task(pdu);
     this.tasks.set(task.itt, task);
     if (task.isWrite && task.edtl > 0) {
-      const usable = this.target.device.dataOutLength?.({ nexus: this.nexus, lun: task.lun, cdb: task.cdb });
+      // Only data still to come needs the cap (a write whose data came whole as immediate data skips the second parse).
+      const usable = pdu.dataLength < task.edtl ? this.target.device.dataOutLength?.({ nexus: this.nexus, lun: task.lun, cdb: task.cdb }) : undefined;
       if (usable !== undefined) task.wanted = Math.min(task.edtl, usable);
       task.unsolicitedLimit = this.params.initialR2T ? pdu.dataLength : Math.min(this.params.firstBurstLength, task.edtl);
       // F bit on the command means no unsolicited Data-Out follows.
@@ -426,10 +431,15 @@ export class Session {
       const last = offset + n >= length;
       const endOfBurst = offset + n >= burstEnd;
       const withStatus = last && status !== null;
+      const seq = this.seq(withStatus);
       sink.send(
         encodeDataIn({
-          ...this.seq(withStatus),
-          ...residual,
+          statSN: seq.statSN,
+          expCmdSN: seq.expCmdSN,
+          maxCmdSN: seq.maxCmdSN,
+          overflow: residual.overflow,
+          underflow: residual.underflow,
+          residualCount: residual.residualCount,
           itt: task.itt,
           lun: task.lunField,
           final: endOfBurst,
@@ -455,10 +465,15 @@ export class Session {
       data = [len, resp.sense];
       dataLength = 2 + resp.sense.length;
     }
+    const seq = this.seq(true);
     this.sink!.send(
       encodeScsiResponse({
-        ...this.seq(true),
-        ...residual,
+        statSN: seq.statSN,
+        expCmdSN: seq.expCmdSN,
+        maxCmdSN: seq.maxCmdSN,
+        overflow: residual.overflow,
+        underflow: residual.underflow,
+        residualCount: residual.residualCount,
         itt: task.itt,
         response: ScsiServiceResponse.COMMAND_COMPLETED,
         status: resp.status,
