@@ -1,0 +1,317 @@
+/**
+ * The primary's write path: MirroredBackingStore, the BackingStore the SCSI
+ * layer writes through. DRBD protocol C: a write is acknowledged when it is
+ * complete on both nodes, or, without the peer, when it is complete locally
+ * and its regions are durably marked in the dirty bitmap.
+ *
+ * A write (writev, writeZeroes, discard), in order:
+ *   1. waits while a volume handshake holds writes back (the gate), then
+ *      takes the interval lock of its range: overlapping writes go one at a
+ *      time, in arrival order, each complete on both nodes before the next
+ *      starts, so the two replicas see them in the same order (the SCSI
+ *      layer's own ordering is not relied on);
+ *   2. activity log beginWrite (the extents are durably hot);
+ *   3. the local write and the message to the peer in parallel (block
+ *      payloads are the caller's Buffers, handed to the channel, not copied;
+ *      writes above MAX_REPLICATED_BYTES go as several messages);
+ *   4. the acknowledgement waits for both. If the peer fails the request, is
+ *      unavailable, or does not answer within degradeAfterMs, the outcome
+ *      there is unknown: the range is marked dirty and the generations move
+ *      on (onPeerLost, once per disconnection), both durably, before the
+ *      write completes, and the volume stops replicating (degraded). Writes
+ *      issued while not replicating do the same without the network;
+ *   5. activity log endWrite when both sides are done (the peer's answer may
+ *      come after a degraded acknowledgement), and the data is durable
+ *      (completion.ts).
+ *
+ * Flush: the local fdatasync and a replicated Flush in parallel (the peer
+ * answers after its own fdatasync). FUA: written FUA on both nodes.
+ *
+ * Write-order fidelity: a write the initiator issues after another completed
+ * is issued to both replicas after that one is on both, so dependent writes
+ * keep their order on each replica; independent in-flight writes may
+ * complete in different orders on the two, which SCSI allows.
+ *
+ * Buffers: the BackingStore contract lends write buffers until the promise
+ * settles. After a degraded acknowledgement the channel may still hold them
+ * for a resend; what such a resend carries no longer matters (the range is
+ * dirty, and the next resync starts only after every such request settled).
+ */
+import { AllocationExtent, BackingStore, BlockIoError, WriteOptions } from '../../block';
+import { IncomingMessage, checkAck } from '../link';
+import { OutgoingMessage, Payload } from '../protocol';
+import { VolumeMetadata } from '../meta';
+import { WriteCompletion } from './completion';
+import { IntervalLock } from './interval-lock';
+
+/** Largest payload of one replicated Write (the frame limit is 16 MiB). */
+export const MAX_REPLICATED_BYTES = 4 * 1024 * 1024;
+
+/** What the write path needs from its volume. */
+export interface WriteHost {
+  readonly volumeId: string;
+  readonly local: BackingStore;
+  readonly meta: VolumeMetadata;
+  readonly lock: IntervalLock;
+  readonly completion: WriteCompletion;
+  readonly degradeAfterMs: number;
+  /** Throws BlockIoError when writes through this node are not allowed now (secondary: EROFS, closed: EBADF). */
+  checkWritable(): void;
+  /** Throws BlockIoError when the volume is closed. */
+  checkOpen(): void;
+  /** A promise while a handshake holds writes back, else null. */
+  gate(): Promise<void> | null;
+  /** Counts an operation in flight; call the result when it is over. */
+  begin(): () => void;
+  /** True when a write issued now must go to the peer too. */
+  replicating(): boolean;
+  /** Sends a request about this volume (tracked until it settles). */
+  request(message: OutgoingMessage, payload?: Payload): Promise<IncomingMessage>;
+  /** The peer did not take a write: stop replicating (idempotent). */
+  replicationFailed(reason: unknown): void;
+  /** onPeerLost once per disconnection, durably. */
+  ensurePeerLost(): Promise<void>;
+  /** A foreground write took `ms` from issue to acknowledgement. */
+  noteWriteLatency(ms: number): void;
+}
+
+type WriteOp =
+  | { readonly kind: 'write'; readonly offset: number; readonly length: number; readonly buffers: readonly Buffer[]; readonly fua: boolean }
+  | { readonly kind: 'zeroes'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'discard'; readonly offset: number; readonly length: number };
+
+const TIMEOUT = Symbol('timeout');
+
+/** Settles with 'ok', the error, or TIMEOUT after `ms`. */
+function outcomeWithin(p: Promise<unknown>, ms: number): Promise<'ok' | typeof TIMEOUT | { error: unknown }> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(TIMEOUT), ms);
+    p.then(
+      () => {
+        clearTimeout(timer);
+        resolve('ok');
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        resolve({ error });
+      },
+    );
+  });
+}
+
+function asIoError(err: unknown, what: string): unknown {
+  if (err instanceof BlockIoError) return err;
+  return new BlockIoError('EIO', `${what}: ${(err as Error)?.message ?? String(err)}`);
+}
+
+export class MirroredBackingStore implements BackingStore {
+  readonly description: string;
+
+  constructor(private readonly host: WriteHost) {
+    this.description = `mirror:${host.volumeId}(${host.local.description})`;
+  }
+
+  get sizeBytes(): number {
+    return this.host.local.sizeBytes;
+  }
+
+  get thin(): boolean {
+    return this.host.local.thin;
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    this.host.checkOpen();
+    return this.host.local.read(offset, length);
+  }
+
+  readv(offset: number, buffers: readonly Buffer[]): Promise<void> {
+    this.host.checkOpen();
+    return this.host.local.readv(offset, buffers);
+  }
+
+  allocationStatus(offset: number, maxLength: number): Promise<AllocationExtent> {
+    this.host.checkOpen();
+    return this.host.local.allocationStatus(offset, maxLength);
+  }
+
+  writev(offset: number, buffers: readonly Buffer[], options?: WriteOptions): Promise<void> {
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    return this.execute({ kind: 'write', offset, length, buffers, fua: options?.fua ?? false });
+  }
+
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.execute({ kind: 'zeroes', offset, length });
+  }
+
+  discard(offset: number, length: number): Promise<void> {
+    return this.execute({ kind: 'discard', offset, length });
+  }
+
+  async flush(): Promise<void> {
+    const host = this.host;
+    host.checkOpen();
+    const gate = host.gate();
+    if (gate) await gate;
+    host.checkOpen();
+    const end = host.begin();
+    try {
+      const taken = host.completion.beforeFlush();
+      const local = host.local.flush();
+      const remote = host.replicating() ? host.request({ flush: { volumeId: host.volumeId } }).then(checkAck) : null;
+      if (remote) {
+        const outcome = await outcomeWithin(remote, host.degradeAfterMs);
+        if (outcome !== 'ok') host.replicationFailed(outcome === TIMEOUT ? new Error('flush not acknowledged in time') : outcome.error);
+      }
+      try {
+        await local;
+      } catch (err) {
+        host.completion.afterFlush(taken, false, err);
+        throw asIoError(err, `${this.description}: flush`);
+      }
+      host.completion.afterFlush(taken, true);
+    } finally {
+      end();
+    }
+  }
+
+  /** Resizing a mirrored volume is not supported by this engine yet. */
+  async resize(_newSizeBytes: number): Promise<void> {
+    throw new BlockIoError('EOPNOTSUPP', `${this.description}: resizing a mirrored volume is not supported`);
+  }
+
+  /** The volume owns the local store; MirroredVolume.close() closes it. This only checks it is open. */
+  async close(): Promise<void> {
+    return undefined;
+  }
+
+  private checkRange(op: WriteOp): void {
+    const size = this.host.local.sizeBytes;
+    if (!Number.isSafeInteger(op.offset) || !Number.isSafeInteger(op.length) || op.offset < 0 || op.length < 0 || op.offset + op.length > size) {
+      throw new BlockIoError('ERANGE', `${this.description}: range ${op.offset}+${op.length} outside 0..${size}`);
+    }
+  }
+
+  private async execute(op: WriteOp): Promise<void> {
+    const host = this.host;
+    host.checkWritable();
+    this.checkRange(op);
+    const gate = host.gate();
+    if (gate) await gate;
+    host.checkWritable();
+    const end = host.begin();
+    try {
+      const unlock = await host.lock.acquire(op.offset, op.length);
+      try {
+        await this.locked(op);
+      } finally {
+        unlock();
+      }
+    } finally {
+      end();
+    }
+  }
+
+  /** Steps 2 to 5 of the header, holding the range. */
+  private async locked(op: WriteOp): Promise<void> {
+    const host = this.host;
+    const al = host.meta.activityLog;
+    try {
+      await al.beginWrite(op.offset, op.length);
+    } catch (err) {
+      throw asIoError(err, `${this.description}: activity log`);
+    }
+    const started = performance.now();
+    const replicate = op.length > 0 && host.replicating();
+    const local = this.applyLocal(op);
+    const remote = replicate ? this.replicate(op) : null;
+    void Promise.allSettled([local, remote]).then(() => host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua));
+
+    let markError: unknown = null;
+    let marked = false;
+    const markAlone = async (): Promise<void> => {
+      marked = true;
+      await Promise.all([host.meta.bitmap.mark(op.offset, op.length), host.ensurePeerLost()]).catch((err: unknown) => {
+        markError = err;
+      });
+    };
+    if (remote) {
+      const outcome = await outcomeWithin(remote, host.degradeAfterMs);
+      if (outcome !== 'ok') {
+        host.replicationFailed(outcome === TIMEOUT ? new Error(`write not acknowledged by the peer within ${host.degradeAfterMs} ms`) : outcome.error);
+        await markAlone();
+      }
+    } else if (op.length > 0) {
+      await markAlone();
+    }
+    const localResult = await local.then(
+      () => null,
+      (err: unknown) => ({ err }),
+    );
+    if (localResult) {
+      // The peer may hold data we do not: the range differs, whatever it holds.
+      // Mark it, and leave the in-sync state so the next handshake resyncs it.
+      if (!marked) await host.meta.bitmap.mark(op.offset, op.length).catch(() => undefined);
+      if (replicate) host.replicationFailed(localResult.err);
+      throw asIoError(localResult.err, `${this.description}: local write`);
+    }
+    if (markError !== null) throw asIoError(markError, `${this.description}: dirty bitmap`);
+    host.noteWriteLatency(performance.now() - started);
+  }
+
+  private applyLocal(op: WriteOp): Promise<void> {
+    const local = this.host.local;
+    switch (op.kind) {
+      case 'write':
+        return local.writev(op.offset, op.buffers, { fua: op.fua });
+      case 'zeroes':
+        return local.writeZeroes(op.offset, op.length);
+      case 'discard':
+        return local.discard(op.offset, op.length);
+    }
+  }
+
+  private replicate(op: WriteOp): Promise<void> {
+    const { host } = this;
+    const volumeId = host.volumeId;
+    const send = (message: OutgoingMessage, payload?: Payload): Promise<void> =>
+      host.request(message, payload).then((reply) => void checkAck(reply));
+    switch (op.kind) {
+      case 'zeroes':
+        return send({ writeZeroes: { volumeId, offset: op.offset, length: op.length, unmap: false } });
+      case 'discard':
+        return send({ unmap: { volumeId, offset: op.offset, length: op.length } });
+      case 'write': {
+        const pieces = splitPayload(op.buffers, MAX_REPLICATED_BYTES);
+        let at = op.offset;
+        const sends = pieces.map((piece) => {
+          const offset = at;
+          at += piece.length;
+          return send({ write: { volumeId, offset, length: piece.length, fua: op.fua } }, piece.buffers);
+        });
+        return Promise.all(sends).then(() => undefined);
+      }
+    }
+  }
+}
+
+/** Splits gathered buffers into pieces of at most `max` bytes, slicing (not copying) where needed. */
+export function splitPayload(buffers: readonly Buffer[], max: number): { length: number; buffers: Buffer[] }[] {
+  const out: { length: number; buffers: Buffer[] }[] = [];
+  let cur: { length: number; buffers: Buffer[] } = { length: 0, buffers: [] };
+  for (const b of buffers) {
+    let at = 0;
+    while (at < b.length) {
+      const take = Math.min(b.length - at, max - cur.length);
+      cur.buffers.push(at === 0 && take === b.length ? b : b.subarray(at, at + take));
+      cur.length += take;
+      at += take;
+      if (cur.length === max) {
+        out.push(cur);
+        cur = { length: 0, buffers: [] };
+      }
+    }
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
