@@ -15,9 +15,11 @@
         "src/file_ops.cc",
         "src/rw_ops.cc",
         "src/batch_ops.cc",
+        "src/io_engine.cc",
         "src/space_ops.cc",
         "src/memory_ops.cc",
-        "src/error_ops.cc"
+        "src/error_ops.cc",
+        "src/packet_socket.cc", "src/packet_ops.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include\")"

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "exports.h"
+#include "packet_ops.h"
 
 namespace {
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   twinsan::RegisterSpaceOps(env, exports);
   twinsan::RegisterMemoryOps(env, exports);
   twinsan::RegisterErrorOps(env, exports);
+  twinsan::RegisterPacketOps(env, exports);
   return exports;
 }
 

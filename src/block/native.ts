@@ -55,6 +55,18 @@ interface NativeAddon {
   allocAligned(size: number): Buffer;
   isAligned(buffers: readonly Buffer[], alignment: number): boolean;
   makeErrnoError(errno: number, op: string): Error;
+  interfaceInfo(ifname: string): NativeInterfaceInfo;
+  packetSend(ifname: string, frame: Buffer): number;
+}
+
+/** interfaceInfo's answer (native/src/packet_ops.cc): ioctl SIOCGIFINDEX, SIOCGIFHWADDR, SIOCGIFMTU. */
+export interface NativeInterfaceInfo {
+  readonly index: number;
+  /** "aa:bb:cc:dd:ee:ff", lower case. */
+  readonly mac: string;
+  readonly mtu: number;
+  /** ARPHRD_* (1: Ethernet, veth included; 772: loopback). */
+  readonly hwType: number;
 }
 
 /** Where the addon lives, from src/block (vitest) or dist/block (compiled) alike. */
@@ -146,4 +158,14 @@ export const blockIo = {
   isAligned: wrapSync((n, buffers: readonly Buffer[], alignment: number) => n.isAligned(buffers, alignment)),
   /** The error the addon would reject with for this errno (for tests of error shaping). */
   makeErrnoError: wrapSync((n, errno: number, op: string) => toBlockIoError(n.makeErrnoError(errno, op))),
+} as const;
+
+/**
+ * The link-layer calls for src/alias-ip, synchronous, errors passed through
+ * unchanged (Error with code 'ENODEV', errno, syscall). packetSend sends one
+ * whole Ethernet frame on an AF_PACKET socket (CAP_NET_RAW).
+ */
+export const packetIo = {
+  interfaceInfo: (ifname: string): NativeInterfaceInfo => load().interfaceInfo(ifname),
+  packetSend: (ifname: string, frame: Buffer): number => load().packetSend(ifname, frame),
 } as const;
