@@ -204,7 +204,7 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       checkOpen: () => this.checkOpen(),
       gate: () => this.gateOpen?.promise ?? null,
       begin: () => this.inflight.begin(),
-      replicating: () => this.state === S.IN_SYNC || this.state === S.RESYNC_SOURCE,
+      replicating: () => this.roleValue === 'primary' && (this.state === S.IN_SYNC || this.state === S.RESYNC_SOURCE),
       request: (m, p) => this.request(m, p),
       replicationFailed: (reason) => this.replicationFailed(reason),
       ensurePeerLost: () => this.ensurePeerLost(),

@@ -78,11 +78,18 @@ describe('connected replication', () => {
     expect(fileBytes(secPath).equals(fileBytes(priPath))).toBe(true);
   });
 
-  it('the secondary store refuses writes; replicated writes to a volume the receiver is primary for are refused', async () => {
+  it('the secondary store refuses writes and keeps flushes local; a primary refuses replicated writes', async () => {
     pair = await nodePair();
-    const { sec } = await connectedVolume(pair);
+    const { pri, sec } = await connectedVolume(pair);
     await expect(sec.store.writev(0, [Buffer.alloc(4096)])).rejects.toMatchObject({ code: 'EROFS' });
     await expect(sec.store.writev(0, [Buffer.alloc(4096)])).rejects.toBeInstanceOf(BlockIoError);
+    // Reads and flushes through a secondary's store are local and leave replication alone.
+    await sec.store.flush();
+    expect((await sec.store.read(0, 4096)).length).toBe(4096);
+    expect(sec.status().replication).toBe('in-sync');
+    expect(pri.status().replication).toBe('in-sync');
+    // What a peer would send as a replicated write to the volume this node is primary for.
+    await expect(pri.inbound.write({ volumeId: 'vol-1', offset: 0, length: 4096, fua: false }, [Buffer.alloc(4096)])).rejects.toMatchObject({ code: 'EROFS' });
   });
 
   it('loses no write and reports no error when one link drops mid-flight', async () => {
