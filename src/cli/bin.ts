@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { nodeCommand } from './node-command';
 import { targetCommand } from './target-command';
 
 const program = new Command('twinsan')
   .description('active/active synchronously mirrored iSCSI storage')
   .version(require('../../package.json').version as string)
   .addCommand(targetCommand())
+  .addCommand(nodeCommand())
   .exitOverride();
 
 program.parseAsync(process.argv).catch((err: unknown) => {

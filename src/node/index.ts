@@ -10,3 +10,4 @@ export type { LinkConfig, NodeConfig, ParseOptions, VolumeConfig } from './confi
 export { ownerAluaGroups, pairLayout } from './pair-layout';
 export type { PairLayout, PairMember, Position } from './pair-layout';
 export type { MirrorFactory, MirrorNodeOptions, MirrorNodePort, MirroredVolumePort, OpenVolumeOptions, VolumeRole } from './mirror-port';
+export { createMirrorNode, mirrorInSync } from './mirror-factory';

@@ -124,7 +124,7 @@ export class TwinsanNode {
       clusterId: c.clusterId,
       secret: c.peer.secret,
       links: c.peer.links,
-      log: this.log.child({ component: 'mirror' }),
+      log: this.log,
     });
     await this.mirror.start();
 

@@ -2,7 +2,7 @@
  * The node config file: every problem is reported with the file and the
  * key; defaults and relative paths are resolved as docs/node-config.md says.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -260,5 +260,20 @@ describe('loadNodeConfig', () => {
     const c = await loadNodeConfig(path.join(dir, 'node-a.json'));
     expect(c.peer.secret).toBe(SECRET);
     expect(c.dataDir).toBe(dir);
+  });
+});
+
+describe('examples/', () => {
+  it.each(['node-a', 'node-b'])('%s.json is a valid config whose peer is the other example', async (name) => {
+    const file = path.join(__dirname, '../../../examples', `${name}.json`);
+    const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
+    const c = await parseNodeConfig(raw, { file, readSecretFile: async () => `${SECRET}\n` });
+    const other = await parseNodeConfig(JSON.parse(await readFile(file.replace(name, name === 'node-a' ? 'node-b' : 'node-a'), 'utf8')), {
+      readSecretFile: async () => SECRET,
+    });
+    expect(c.peer.nodeId).toBe(other.nodeId);
+    // Each node dials the other's listening address of the same link.
+    expect(c.peer.links.map((l) => l.peer)).toEqual(other.peer.links.map((l) => l.local));
+    expect(c.volumes.map((v) => [v.id, v.iqn, v.owner])).toEqual(other.volumes.map((v) => [v.id, v.iqn, v.owner]));
   });
 });

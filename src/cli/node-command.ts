@@ -1,0 +1,66 @@
+/**
+ * `twinsan node --config FILE`: run one node of a mirrored pair
+ * (docs/node-config.md) until SIGINT or SIGTERM, then stop gracefully: the
+ * iSCSI server first (in-flight commands complete on both copies), then the
+ * volumes and the mirror. A second signal while stopping exits at once.
+ * SIGUSR2 logs the node's status as one line.
+ */
+import { Command } from 'commander';
+import { createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../node';
+import { createLogger } from './logger';
+
+export interface NodeCommandOptions {
+  config: string;
+  logLevel?: string;
+}
+
+export function nodeCommand(): Command {
+  return new Command('node')
+    .description('run one node of a mirrored pair: its volumes, their replication, and a target for each volume it owns')
+    .requiredOption('--config <file>', 'node config file (JSON, see docs/node-config.md)')
+    .option('--log-level <level>', 'log level (overrides log.level of the config and TWINSAN_LOG_LEVEL)')
+    .action(async (opts: NodeCommandOptions) => {
+      await runNode(opts);
+    });
+}
+
+export async function runNode(opts: NodeCommandOptions): Promise<void> {
+  const config = await loadNodeConfig(opts.config);
+  const log = createLogger(opts.logLevel ?? process.env['TWINSAN_LOG_LEVEL'] ?? config.log.level, { node: config.nodeId });
+  const node = new TwinsanNode(config, { log, createMirror: createMirrorNode, inSync: mirrorInSync });
+
+  // Signals are taken before start(), so one that arrives while starting stops the node once it is up.
+  let stopRequested: NodeJS.Signals | null = null;
+  let wake: (() => void) | null = null;
+  const onStop = (signal: NodeJS.Signals): void => {
+    if (stopRequested) {
+      log.warn({ signal }, 'second signal while stopping: exiting now');
+      log.flush();
+      process.exit(1);
+    }
+    stopRequested = signal;
+    wake?.();
+  };
+  const onStatus = (): void => log.info({ status: node.status() }, 'status');
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  process.on('SIGUSR2', onStatus);
+  try {
+    log.info({ config: config.file, position: node.layout.local.position, peer: config.peer.nodeId }, 'starting');
+    await node.start();
+    for (const t of node.targets()) for (const url of t.urls) process.stderr.write(`twinsan node ${config.nodeId}: serving ${t.name} at ${url}\n`);
+    if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+    log.info({ signal: stopRequested }, 'shutting down');
+    await node.close();
+    log.info('stopped');
+    // Everything is closed, so the process should end by itself; if a stray handle keeps it up, do not hang.
+    setTimeout(() => {
+      log.warn('still running 5 s after stopping: exiting');
+      log.flush();
+      process.exit();
+    }, 5_000).unref();
+  } finally {
+    process.off('SIGUSR2', onStatus);
+    log.flush();
+  }
+}
