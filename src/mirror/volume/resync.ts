@@ -11,7 +11,7 @@
  * resync resumes from both bitmaps with nothing lost.
  *
  * A chunk that is a hole in a thin source goes as an unmap instead of zeros,
- * so a thin target stays thin.
+ * so a thin target stays thin; holes are not counted against the rate.
  *
  * Coordination with foreground writes: a chunk is copied holding the
  * interval lock of its range, from the read on the source to the target's
@@ -125,7 +125,8 @@ export class ResyncSource {
       while (inflight.size >= window) await Promise.race(inflight);
       const { offset } = this.set.regionRange(first);
       const length = Math.min(count * this.regionSize, this.set.sizeBytes - offset);
-      await throttle.take(length);
+      // Holes carry no data: only data chunks are paced (copy() checks again under the lock).
+      if (!(await this.isHole(offset, length))) await throttle.take(length);
       if (this.aborted || failure !== null) break;
       const copy: Promise<void> = this.copy(first, count, offset, length).then(
         () => void inflight.delete(copy),
@@ -141,16 +142,22 @@ export class ResyncSource {
     if (this.aborted) throw new ResyncAbortedError('resync aborted');
   }
 
+  /** The range is unallocated in a thin source (reads as zeros). */
+  private async isHole(offset: number, length: number): Promise<boolean> {
+    const local = this.host.local;
+    if (!local.thin) return false;
+    const extent = await local.allocationStatus(offset, length);
+    return !extent.mapped && extent.length >= length;
+  }
+
   private async copy(first: number, count: number, offset: number, length: number): Promise<void> {
     const unlock = await this.host.lock.acquire(offset, length);
     try {
       if (this.aborted) throw new ResyncAbortedError('resync aborted');
-      const local = this.host.local;
-      const extent = local.thin ? await local.allocationStatus(offset, length) : null;
-      if (extent && !extent.mapped && extent.length >= length) {
+      if (await this.isHole(offset, length)) {
         await this.host.sendHole(offset, length);
       } else {
-        await this.host.send(offset, await local.read(offset, length));
+        await this.host.send(offset, await this.host.local.read(offset, length));
       }
       this.host.copied(first, count);
       this.done += length;

@@ -133,6 +133,28 @@ describe('degraded mode', () => {
     expect(secWrites).toBeLessThanOrEqual(dirty / (64 * KiB) + 300 + 10);
   });
 
+  it('a resync interrupted by another partition resumes from both bitmaps and ends identical', async () => {
+    pair = await nodePair({ tunables: { resyncMaxBytesPerSec: 2 * 1024 * 1024, resyncMinBytesPerSec: 1024 * 1024, resyncChunkBytes: 64 * KiB, resyncWindow: 1 } });
+    const { pri, sec, priPath, secPath } = await connectedVolume(pair);
+    pair.partition();
+    await randomWrites(pri, 30, 31);
+    const dirty = pri.status().dirtyBytes;
+    pair.heal();
+    await waitReplication(pri, 'resyncing');
+    await waitFor(() => (pri.status().resync?.bytesDone ?? 0) > 0, 10_000, 'some progress');
+    pair.partition();
+    await randomWrites(pri, 20, 32);
+    await waitReplication(pri, 'degraded');
+    expect(sec.status().consistent).toBe(false);
+    // Copied regions were cleared on the source, new writes marked: less than before plus the new ones.
+    expect(pri.status().dirtyBytes).toBeLessThan(dirty + 20 * 64 * KiB);
+    pair.heal();
+    await waitReplication(pri, 'in-sync', 30_000);
+    await waitReplication(sec, 'in-sync');
+    expect(sec.status().consistent).toBe(true);
+    expect(fileBytes(secPath).equals(fileBytes(priPath))).toBe(true);
+  });
+
   it('a write in flight when the links drop and come back within degradeAfterMs is replicated, not degraded', async () => {
     pair = await nodePair();
     const { pri, priPath, secPath } = await connectedVolume(pair);
