@@ -50,6 +50,27 @@ function recordResync(v: MirroredVolume): MirrorStatus[] {
   return seen;
 }
 
+describe('restarts', () => {
+  it('after a clean shutdown of both nodes they reconnect in sync, without a resync', async () => {
+    pair = await nodePair();
+    const { pri, priPath, secPath } = await connectedVolume(pair);
+    await randomWrites(pri, 50, 40);
+    await pair.a.close();
+    await pair.b.close();
+    const a2 = await pair.restart('a');
+    const b2 = await pair.restart('b');
+    const pri2 = await a2.openVolume({ ...spec(tmp, 'vol', 'primary'), backingPath: priPath, create: false });
+    const sec2 = await b2.openVolume({ ...spec(tmp, 'vol', 'secondary'), backingPath: secPath, create: false });
+    const seen = recordResync(pri2);
+    await waitReplication(pri2, 'in-sync');
+    await waitReplication(sec2, 'in-sync');
+    expect(pri2.status().lastDecision).toBe('same-current-clean');
+    expect(seen).toEqual([]);
+    await randomWrites(pri2, 20, 41);
+    expect(fileBytes(secPath).equals(fileBytes(priPath))).toBe(true);
+  });
+});
+
 describe('crashes', () => {
   it('primary crash with a write that reached only the secondary: the crashed primary is the source of its activity-log regions', async () => {
     pair = await nodePair();
