@@ -1,0 +1,172 @@
+/**
+ * One resource group on one node: its resources, started in order and
+ * stopped in reverse, and its ownership state (state.ts), changed only
+ * through apply().
+ *
+ * Each resource's start and stop are idempotent (IPaddr2 style: "do we
+ * already serve this address?" comes first), so a stop after a partial
+ * start, a retried stop after 'failed', or a repeated request all do the
+ * right thing. Operations on one RG run one at a time (a queue), so a
+ * fence arriving during a start waits for the start to end and then stops.
+ *
+ * The usual order (resources.ts builds it):
+ *   1 mirror     promote the RG's volumes (new generation id)
+ *   2 scsi-state restore reservations and unit attentions from the replicated snapshot
+ *   3 alias-ips  add the RG's addresses
+ *   4 announce   GARP burst (refresh later) and unsolicited NA
+ *   5 targets    add the targets, listen on the alias IPs
+ *   6 alua       ALUA active/optimized, accept commands
+ */
+import { EventEmitter } from 'node:events';
+import { RgEvent, RgState, transition } from './state';
+
+/** Why a resource is being stopped: lets a target refuse commands retryably during a move. */
+export type StopReason = 'stop' | 'fence' | 'move' | 'rollback';
+
+export interface Resource {
+  readonly name: string;
+  /** Bring the resource up; a no-op when it is up already. */
+  start(): Promise<void>;
+  /** Take it down; a no-op when it is down already (also after a failed start). */
+  stop(reason: StopReason): Promise<void>;
+}
+
+export interface ResourceGroupEvents {
+  state: [to: RgState, from: RgState, event: RgEvent];
+}
+
+export class ResourceGroupError extends Error {
+  override readonly name = 'ResourceGroupError';
+  constructor(
+    readonly rg: string,
+    readonly code: 'RG_TRANSITION_REFUSED' | 'RG_START_FAILED' | 'RG_STOP_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${rg}: ${message}`, options);
+  }
+}
+
+export interface GroupLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface StartOutcome {
+  /** The RG served already: nothing was done. */
+  readonly noop: boolean;
+  readonly ms: number;
+}
+
+export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
+  private current: RgState = 'stopped';
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    private readonly resources: readonly Resource[],
+    private readonly log?: GroupLogger,
+  ) {
+    super();
+  }
+
+  get state(): RgState {
+    return this.current;
+  }
+
+  /** Start every resource in order; on a failure, stop the started ones (and the failing one) in reverse and throw. */
+  start(): Promise<StartOutcome> {
+    return this.serial(() => this.bringUp('start', 'started'));
+  }
+
+  /** As start(), for a planned switchover from the peer. */
+  moveIn(): Promise<StartOutcome> {
+    return this.serial(() => this.bringUp('move-in', 'moved-in'));
+  }
+
+  /** Stop every resource in reverse; every one is tried even when one fails. */
+  stop(): Promise<StartOutcome> {
+    return this.serial(() => this.takeDown('stop', 'stopped', 'stop'));
+  }
+
+  /** Stop at once because the lease is lost or the node is isolated. */
+  fence(): Promise<StartOutcome> {
+    return this.serial(() => this.takeDown('fence', 'stopped', 'fence'));
+  }
+
+  /** Planned switchover to the peer: resources stop with reason 'move' (targets answer retryably while they drain). */
+  moveOut(): Promise<StartOutcome> {
+    return this.serial(() => this.takeDown('move-out', 'moved-out', 'move'));
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The only place the state changes. */
+  private apply(event: RgEvent): { noop: boolean } {
+    const t = transition(this.current, event);
+    if (!t.ok) throw new ResourceGroupError(this.name, 'RG_TRANSITION_REFUSED', t.reason);
+    const from = this.current;
+    this.current = t.next;
+    if (from !== t.next) {
+      this.log?.info({ rg: this.name, from, to: t.next, event }, `resource group ${this.name}: ${from} → ${t.next}`);
+      this.emit('state', t.next, from, event);
+    }
+    return { noop: t.noop };
+  }
+
+  private async bringUp(request: 'start' | 'move-in', done: 'started' | 'moved-in'): Promise<StartOutcome> {
+    const t0 = performance.now();
+    if (this.apply(request).noop) return { noop: true, ms: 0 };
+    let failedAt = -1;
+    let cause: unknown;
+    for (let i = 0; i < this.resources.length; i++) {
+      try {
+        await this.resources[i]!.start();
+      } catch (err) {
+        failedAt = i;
+        cause = err;
+        break;
+      }
+    }
+    if (failedAt < 0) {
+      this.apply(done);
+      return { noop: false, ms: performance.now() - t0 };
+    }
+    const failing = this.resources[failedAt]!;
+    this.log?.error({ rg: this.name, resource: failing.name, err: cause }, `resource group ${this.name}: ${failing.name} failed to start; rolling back`);
+    const rollbackErrors = await this.stopFrom(failedAt, 'rollback');
+    this.apply(rollbackErrors.length === 0 ? 'start-failed' : 'rollback-failed');
+    throw new ResourceGroupError(this.name, 'RG_START_FAILED', `${failing.name} failed to start${rollbackErrors.length ? ' and the rollback failed' : ''}`, { cause });
+  }
+
+  private async takeDown(request: 'stop' | 'fence' | 'move-out', done: 'stopped' | 'moved-out', reason: StopReason): Promise<StartOutcome> {
+    const t0 = performance.now();
+    if (this.apply(request).noop) return { noop: true, ms: 0 };
+    const errors = await this.stopFrom(this.resources.length - 1, reason);
+    if (errors.length > 0) {
+      this.apply('stop-failed');
+      throw new ResourceGroupError(this.name, 'RG_STOP_FAILED', `${errors.map((e) => e.resource).join(', ')} failed to stop`, { cause: errors[0]!.err });
+    }
+    this.apply(done);
+    return { noop: false, ms: performance.now() - t0 };
+  }
+
+  /** Stop resources[from], resources[from-1], ..., resources[0]; every one is tried. */
+  private async stopFrom(from: number, reason: StopReason): Promise<{ resource: string; err: unknown }[]> {
+    const errors: { resource: string; err: unknown }[] = [];
+    for (let i = from; i >= 0; i--) {
+      const r = this.resources[i]!;
+      try {
+        await r.stop(reason);
+      } catch (err) {
+        this.log?.error({ rg: this.name, resource: r.name, err, reason }, `resource group ${this.name}: ${r.name} failed to stop`);
+        errors.push({ resource: r.name, err });
+      }
+    }
+    return errors;
+  }
+}
