@@ -1,7 +1,8 @@
-// submitBatch: many preadv/pwritev transfers in one thread-pool job.
+// submitBatch: many preadv/pwritev transfers handed to the I/O engine
+// (io_engine.h) as one job.
 //
-// A thread-pool hop costs a wake-up of a worker and, on completion, a wake-up
-// of the event loop; per 4 KiB request that costs more than the copy itself.
+// A thread hop costs a wake-up of a worker and, on completion, a wake-up of
+// the event loop; per 4 KiB request that costs more than the copy itself.
 // The JS side (src/block/io-queue.ts) gathers the transfers issued in one
 // tick and hands them over here in one call: one job, one completion, one
 // callback with every result.
@@ -12,72 +13,25 @@
 // Transfer i uses the next counts[i] entries of `buffers`; flags bit 0 is
 // "write", bit 1 "fua" (durable before its result is reported, as pwritev's
 // fua). results[i] is the bytes transferred (a read stops early only at end
-// of file) or -errno. Transfers run in order on one worker thread; each is
-// independent: one failing does not stop the others. The `buffers` array is
-// referenced until the callback has run, so the Buffers stay alive; the
-// worker only sees plain iovecs.
+// of file) or -errno. Transfers run in order on one engine thread; each is
+// independent: one failing does not stop the others. The caller keeps the
+// Buffers alive until `done` has run (io-queue.ts: its closure holds them);
+// the engine threads only see plain iovecs.
 #include <napi.h>
 #include <sys/uio.h>
 
 #include <cstdint>
-#include <utility>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "errors.h"
 #include "exports.h"
-#include "posix_io.h"
+#include "io_engine.h"
 
 namespace twinsan {
 
 namespace {
-
-constexpr uint8_t kWrite = 1;
-constexpr uint8_t kFua = 2;
-
-struct Transfer {
-  int fd;
-  uint8_t flags;
-  uint64_t offset;
-  size_t first_iov;
-  size_t iov_count;
-};
-
-class BatchWorker : public Napi::AsyncWorker {
- public:
-  BatchWorker(Napi::Function done, std::vector<Transfer> transfers, std::vector<iovec> iov, Napi::Array buffers)
-      : Napi::AsyncWorker(done, "twinsan:submitBatch"),
-        transfers_(std::move(transfers)),
-        iov_(std::move(iov)),
-        results_(transfers_.size(), 0.0),
-        buffers_(Napi::Persistent(buffers)) {}
-
-  void Execute() override {
-    for (size_t i = 0; i < transfers_.size(); i++) {
-      const Transfer& t = transfers_[i];
-      std::vector<iovec> iov(iov_.begin() + static_cast<ptrdiff_t>(t.first_iov),
-                             iov_.begin() + static_cast<ptrdiff_t>(t.first_iov + t.iov_count));
-      uint64_t done = 0;
-      int err = (t.flags & kWrite) ? posix::PwriteFull(t.fd, std::move(iov), t.offset, (t.flags & kFua) != 0, &done)
-                                   : posix::PreadFull(t.fd, std::move(iov), t.offset, &done);
-      results_[i] = err ? -static_cast<double>(err) : static_cast<double>(done);
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    Napi::Float64Array results = Napi::Float64Array::New(env, results_.size());
-    for (size_t i = 0; i < results_.size(); i++) results[i] = results_[i];
-    buffers_.Reset();
-    Callback().Call({results});
-  }
-
- private:
-  std::vector<Transfer> transfers_;
-  std::vector<iovec> iov_;
-  std::vector<double> results_;
-  Napi::Reference<Napi::Array> buffers_;
-};
 
 Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -116,9 +70,10 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   uint32_t buffer_count = buffers.Length();
-  std::vector<Transfer> transfers;
+  auto job = std::make_unique<IoJob>();
+  std::vector<IoTransfer>& transfers = job->transfers;
   transfers.reserve(n);
-  std::vector<iovec> iov;
+  std::vector<iovec>& iov = job->iov;
   iov.reserve(buffer_count);
   size_t next = 0;
   for (size_t i = 0; i < n; i++) {
@@ -146,10 +101,11 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
       Napi::Buffer<uint8_t> b = item.As<Napi::Buffer<uint8_t>>();
       iov.push_back(iovec{b.Data(), b.Length()});
     }
-    transfers.push_back(Transfer{fds[i], flags[i], static_cast<uint64_t>(offset), next, count});
+    transfers.push_back(IoTransfer{fds[i], static_cast<uint8_t>(flags[i] & (kIoWrite | kIoFua)), static_cast<uint64_t>(offset), next, count});
     next += count;
   }
-  (new BatchWorker(info[5].As<Napi::Function>(), std::move(transfers), std::move(iov), buffers))->Queue();
+  job->done = Napi::Persistent(info[5].As<Napi::Function>());
+  IoEngine::For(env)->Submit(job.release());
   return env.Undefined();
 }
 
