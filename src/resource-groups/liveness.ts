@@ -1,0 +1,107 @@
+/**
+ * Is the peer alive? The evidence of several independent paths (the
+ * mirror's PeerChannel over the replication links, the front-end UDP
+ * heartbeat), folded into one PeerState for the witness decision table:
+ *
+ *   shutdown  the peer said 'bye' on some path and nothing since says otherwise
+ *   alive     some path heard the peer within suspectAfterMs
+ *   dead      every path silent for deadMs, and there are at least two paths
+ *   suspect   otherwise (silent everywhere but not long enough, or too few paths to call it dead)
+ *
+ * peerState() is pure given the clock; PeerWatch polls it and emits the changes.
+ */
+import { EventEmitter } from 'node:events';
+
+/** As the witness decision table's PeerState (witness/decision.ts PEER_STATES). */
+export type PeerState = 'alive' | 'suspect' | 'dead' | 'shutdown';
+
+export interface LivenessPath {
+  readonly name: string;
+  /** Monotonic ms of the latest evidence that the peer is up (-Infinity: never). */
+  heardAt(): number;
+  /** The peer announced a clean shutdown on this path and has not been heard since. */
+  saidBye(): boolean;
+}
+
+export interface LivenessTimings {
+  readonly suspectAfterMs: number;
+  readonly deadMs: number;
+}
+
+/** Defaults: the front-end heartbeat every 200 ms, dead after 900 ms of silence on every path. */
+export const DEFAULT_HEARTBEAT = { intervalMs: 200, deadMs: 900 } as const;
+
+export function peerState(paths: readonly LivenessPath[], now: number, t: LivenessTimings): PeerState {
+  if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || now - p.heardAt() >= t.suspectAfterMs)) return 'shutdown';
+  const silence = Math.min(...paths.map((p) => now - p.heardAt()));
+  if (silence < t.suspectAfterMs) return 'alive';
+  if (paths.length >= 2 && silence >= t.deadMs) return 'dead';
+  return 'suspect';
+}
+
+/** A path fed by up/down events (the mirror's 'peer' event): while up, heard "now". */
+export class EventPath implements LivenessPath {
+  private up = false;
+  private lastUp = Number.NEGATIVE_INFINITY;
+  constructor(
+    readonly name: string,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+  set(state: 'up' | 'down'): void {
+    if (this.up && state === 'down') this.lastUp = this.now();
+    this.up = state === 'up';
+    if (this.up) this.lastUp = this.now();
+  }
+  heardAt(): number {
+    return this.up ? this.now() : this.lastUp;
+  }
+  saidBye(): boolean {
+    return false;
+  }
+}
+
+export interface PeerWatchEvents {
+  change: [to: PeerState, from: PeerState];
+}
+
+export class PeerWatch extends EventEmitter<PeerWatchEvents> {
+  private current: PeerState;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly paths: readonly LivenessPath[],
+    private readonly timings: LivenessTimings & { readonly pollMs: number },
+    now?: () => number,
+  ) {
+    super();
+    this.now = now ?? (() => performance.now());
+    this.current = peerState(paths, this.now(), timings);
+  }
+
+  get state(): PeerState {
+    return this.current;
+  }
+
+  /** Re-evaluate now (also called by the timer and by path events). */
+  poll(): PeerState {
+    const next = peerState(this.paths, this.now(), this.timings);
+    if (next !== this.current) {
+      const from = this.current;
+      this.current = next;
+      this.emit('change', next, from);
+    }
+    return next;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.poll(), this.timings.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

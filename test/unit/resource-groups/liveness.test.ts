@@ -1,0 +1,114 @@
+/**
+ * Peer failure detection: the front-end heartbeat codec and UDP exchange
+ * over loopback, and the fold of several paths into one peer state.
+ */
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrontEndHeartbeat, decodeHeartbeat, encodeHeartbeat } from '../../../src/resource-groups/heartbeat';
+import { EventPath, LivenessPath, PeerState, PeerWatch, peerState } from '../../../src/resource-groups/liveness';
+
+const SECRET = 'correct horse battery staple';
+
+describe('heartbeat codec', () => {
+  it('round-trips a beat and a bye', () => {
+    for (const kind of ['beat', 'bye'] as const) {
+      const buf = encodeHeartbeat({ kind, nodeId: 'node-a', seq: 7 }, SECRET, 'lab');
+      expect(decodeHeartbeat(buf, SECRET, 'lab')).toEqual({ kind, nodeId: 'node-a', seq: 7 });
+    }
+  });
+
+  it('refuses another secret, another cluster, a flipped bit, a short or long datagram', () => {
+    const buf = encodeHeartbeat({ kind: 'beat', nodeId: 'node-a', seq: 1 }, SECRET, 'lab');
+    expect(decodeHeartbeat(buf, 'another secret of some length', 'lab')).toBeNull();
+    expect(decodeHeartbeat(buf, SECRET, 'other')).toBeNull();
+    const flipped = Buffer.from(buf);
+    flipped[9]! ^= 1;
+    expect(decodeHeartbeat(flipped, SECRET, 'lab')).toBeNull();
+    expect(decodeHeartbeat(buf.subarray(0, buf.length - 1), SECRET, 'lab')).toBeNull();
+    expect(decodeHeartbeat(Buffer.concat([buf, Buffer.alloc(1)]), SECRET, 'lab')).toBeNull();
+    expect(decodeHeartbeat(Buffer.alloc(3), SECRET, 'lab')).toBeNull();
+  });
+});
+
+describe('FrontEndHeartbeat over loopback', () => {
+  const open: FrontEndHeartbeat[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((h) => h.stop()));
+  });
+
+  async function freePort(): Promise<number> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
+    const port = s.address().port;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return port;
+  }
+
+  async function pair(): Promise<[FrontEndHeartbeat, FrontEndHeartbeat]> {
+    const common = { clusterId: 'lab', secret: SECRET, intervalMs: 20 };
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = new FrontEndHeartbeat({ ...common, nodeId: 'node-a', peerNodeId: 'node-b', local: { host: '127.0.0.1', port: pa }, peer: { host: '127.0.0.1', port: pb } });
+    const b = new FrontEndHeartbeat({ ...common, nodeId: 'node-b', peerNodeId: 'node-a', local: { host: '127.0.0.1', port: pb }, peer: { host: '127.0.0.1', port: pa } });
+    await a.start();
+    open.push(a);
+    await b.start();
+    open.push(b);
+    return [a, b];
+  }
+
+  it('each side hears the other, and a bye is seen', { timeout: 5000 }, async () => {
+    const [a, b] = await pair();
+    await Promise.all([new Promise<void>((resolve) => a.once('beat', () => resolve())), new Promise<void>((resolve) => b.once('beat', () => resolve()))]);
+    expect(a.heardAt()).toBeGreaterThan(Number.NEGATIVE_INFINITY);
+    const bye = new Promise<void>((resolve) => b.once('bye', () => resolve()));
+    await a.stop(true);
+    await bye;
+    expect(b.saidBye()).toBe(true);
+  });
+});
+
+function path(name: string, heardAt: number, bye = false): LivenessPath {
+  return { name, heardAt: () => heardAt, saidBye: () => bye };
+}
+
+describe('peerState', () => {
+  const t = { suspectAfterMs: 400, deadMs: 900 };
+  const cases: [string, LivenessPath[], PeerState][] = [
+    ['both paths heard', [path('mirror', 1000), path('front-end', 1000)], 'alive'],
+    ['one path heard', [path('mirror', 0), path('front-end', 950)], 'alive'],
+    ['both silent, not long', [path('mirror', 500), path('front-end', 400)], 'suspect'],
+    ['both silent long enough', [path('mirror', 0), path('front-end', 100)], 'dead'],
+    ['one path only, silent long', [path('front-end', 0)], 'suspect'],
+    ['bye, other path silent', [path('mirror', 0), path('front-end', 990, true)], 'shutdown'],
+    ['bye, but the mirror still hears it', [path('mirror', 1000), path('front-end', 990, true)], 'alive'],
+  ];
+  it.each(cases)('%s', (_name, paths, expected) => {
+    expect(peerState(paths, 1000, t)).toBe(expected);
+  });
+});
+
+describe('EventPath and PeerWatch', () => {
+  it('declares the peer dead only when every path has been silent for the dead time', () => {
+    let now = 0;
+    const clock = (): number => now;
+    const mirror = new EventPath('mirror', clock);
+    const fe = { name: 'front-end', last: 0, heardAt: () => fe.last, saidBye: () => false };
+    mirror.set('up');
+    const watch = new PeerWatch([mirror, fe], { suspectAfterMs: 400, deadMs: 900, pollMs: 50 }, clock);
+    const changes: string[] = [];
+    watch.on('change', (to, from) => changes.push(`${from}→${to}`));
+    now = 2000;
+    expect(watch.poll()).toBe('alive'); // mirror up, front-end silent
+    mirror.set('down');
+    now = 2500;
+    expect(watch.poll()).toBe('suspect');
+    now = 2899;
+    expect(watch.poll()).toBe('suspect');
+    now = 2900;
+    expect(watch.poll()).toBe('dead');
+    fe.last = 2950;
+    now = 3000;
+    expect(watch.poll()).toBe('alive');
+    expect(changes).toEqual(['alive→suspect', 'suspect→dead', 'dead→alive']);
+  });
+});
