@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { AllocationExtent, BackingStore, BlockIoError, WriteOptions } from './backing-store';
 import { DIRECT_IO_ALIGNMENT, readVector, writeVector } from './direct-io';
+import { allocReadBuffer } from './io-buffers';
 import { blockIo } from './native';
 
 export interface FileStoreOptions {
@@ -88,7 +89,7 @@ export class FileBackingStore implements BackingStore {
       return Promise.reject(err);
     }
     if (length === 0) return Promise.resolve(Buffer.alloc(0));
-    const buffer = this.direct ? blockIo.allocAligned(length) : Buffer.allocUnsafe(length);
+    const buffer = this.direct ? blockIo.allocAligned(length) : allocReadBuffer(length);
     return this.readInto(offset, [buffer], length, buffer);
   }
 
