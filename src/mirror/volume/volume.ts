@@ -209,6 +209,7 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       replicationFailed: (reason) => this.replicationFailed(reason),
       ensurePeerLost: () => this.ensurePeerLost(),
       noteWriteLatency: (ms) => this.session?.throttle?.noteWriteLatency(ms),
+      internalError: (err) => this.log.error({ err: errorMessage(err) }, 'write bookkeeping failed'),
     });
     this.scsi = new ScsiStateReplication(
       (kind, snapshot) => this.sendScsiState(kind, snapshot),

@@ -73,6 +73,8 @@ export interface WriteHost {
   ensurePeerLost(): Promise<void>;
   /** A foreground write took `ms` from issue to acknowledgement. */
   noteWriteLatency(ms: number): void;
+  /** A failure with nobody waiting for it (bookkeeping after the acknowledgement). */
+  internalError(err: unknown): void;
 }
 
 type WriteOp =
@@ -225,7 +227,9 @@ export class MirroredBackingStore implements BackingStore {
     const replicate = op.length > 0 && host.replicating();
     const local = this.applyLocal(op);
     const remote = replicate ? this.replicate(op) : null;
-    void Promise.allSettled([local, remote]).then(() => host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua));
+    void Promise.allSettled([local, remote])
+      .then(() => host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua))
+      .catch((err: unknown) => host.internalError(err));
 
     let markError: unknown = null;
     let marked = false;
