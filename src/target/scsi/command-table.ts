@@ -164,6 +164,32 @@ function rowBase(def: RowDefinitionBase, allowedWithoutLun: boolean): Omit<Comma
   return def.serviceAction === undefined ? row : { ...row, serviceAction: def.serviceAction };
 }
 
+/**
+ * A parsed LU command bound to its context: one object per command (no
+ * closures), since every READ and WRITE makes one.
+ */
+class BoundLuCommand<P> implements PreparedCommand {
+  readonly dataOutLength: number;
+
+  constructor(
+    private readonly def: LuCommandDefinition<P>,
+    private readonly parsed: P,
+    private readonly ctx: LuCommandContext,
+  ) {
+    this.dataOutLength = def.dataOutLength ? def.dataOutLength(parsed) : 0;
+  }
+
+  execute(dataOut: readonly Buffer[]): Promise<CommandResult> | CommandResult {
+    return this.def.execute(this.parsed, this.ctx, dataOut);
+  }
+
+  shorten(bytes: number): PreparedCommand | null {
+    if (!this.def.shorten) return null;
+    const cut = this.def.shorten(this.parsed, bytes, this.ctx);
+    return cut === null ? null : new BoundLuCommand(this.def, cut, this.ctx);
+  }
+}
+
 /** A command that needs a logical unit (the dispatcher answers LOGICAL UNIT NOT SUPPORTED otherwise). */
 export function luCommand<P>(def: LuCommandDefinition<P>): CommandRow {
   return {
@@ -171,19 +197,7 @@ export function luCommand<P>(def: LuCommandDefinition<P>): CommandRow {
     prepare(cdb, ctx) {
       if (ctx.lu === null) throw new ScsiFailure('lun-not-supported');
       const luCtx = ctx as LuCommandContext;
-      const bind = (parsed: P): PreparedCommand => ({
-        dataOutLength: def.dataOutLength ? def.dataOutLength(parsed) : 0,
-        execute: (dataOut) => def.execute(parsed, luCtx, dataOut),
-        ...(def.shorten
-          ? {
-              shorten: (bytes: number) => {
-                const cut = def.shorten!(parsed, bytes, luCtx);
-                return cut === null ? null : bind(cut);
-              },
-            }
-          : {}),
-      });
-      return bind(def.parse(cdb, luCtx));
+      return new BoundLuCommand(def, def.parse(cdb, luCtx), luCtx);
     },
   };
 }
@@ -202,7 +216,9 @@ export function anyLunCommand<P>(def: AnyLunCommandDefinition<P>): CommandRow {
   };
 }
 
-type Slot = { readonly kind: 'row'; readonly row: CommandRow } | { readonly kind: 'service-actions'; readonly rows: Map<number, CommandRow> };
+type Slot =
+  | { readonly kind: 'row'; readonly row: CommandRow; readonly found: Lookup }
+  | { readonly kind: 'service-actions'; readonly rows: Map<number, CommandRow>; readonly found: Map<number, Lookup> };
 
 export type Lookup = { readonly row: CommandRow; readonly failure?: undefined } | { readonly row?: undefined; readonly failure: ScsiFailure };
 
@@ -223,15 +239,17 @@ export class CommandTable {
       const slot = this.slots[row.opcode];
       if (row.serviceAction === undefined) {
         if (slot) throw new Error(`command table: opcode 0x${hex(row.opcode)} defined twice (${row.name})`);
-        this.slots[row.opcode] = { kind: 'row', row };
+        this.slots[row.opcode] = { kind: 'row', row, found: { row } };
       } else {
         if (slot?.kind === 'row') throw new Error(`command table: opcode 0x${hex(row.opcode)} mixes service actions and a plain row`);
         const map = slot?.rows ?? new Map<number, CommandRow>();
+        const found = slot?.found ?? new Map<number, Lookup>();
         if (map.has(row.serviceAction)) {
           throw new Error(`command table: 0x${hex(row.opcode)}/0x${hex(row.serviceAction)} defined twice (${row.name})`);
         }
         map.set(row.serviceAction, row);
-        this.slots[row.opcode] = { kind: 'service-actions', rows: map };
+        found.set(row.serviceAction, { row });
+        this.slots[row.opcode] = { kind: 'service-actions', rows: map, found };
       }
       caps = { ...caps, ...row.provides };
     }
@@ -243,9 +261,9 @@ export class CommandTable {
   lookup(cdb: Buffer): Lookup {
     const slot = this.slots[cdb[0] ?? 0];
     if (!slot) return { failure: new ScsiFailure('invalid-opcode', { field: { inCdb: true, byte: 0, bit: 7 } }) };
-    if (slot.kind === 'row') return { row: slot.row };
-    const row = slot.rows.get(serviceActionOf(cdb));
-    return row ? { row } : { failure: invalidCdbField(1, 4) };
+    // Found rows come as shared Lookup objects made once per row.
+    if (slot.kind === 'row') return slot.found;
+    return slot.found.get(serviceActionOf(cdb)) ?? { failure: invalidCdbField(1, 4) };
   }
 
   /** The row for an opcode (and service action, for multiplexed opcodes). */

@@ -158,7 +158,7 @@ function writeRow(name: string, opcode: number, layout: CdbLayout, usage: readon
     usage,
     parse: (cdb, ctx) => {
       const req = parseWrite(cdb, ctx.lu, layout);
-      return { ...req, bytes: dataLength(ctx.lu, req.range) };
+      return { range: req.range, fua: req.fua, bytes: dataLength(ctx.lu, req.range) };
     },
     dataOutLength: (req) => req.bytes,
     shorten: (req, bytes, ctx) => shortenToBlocks(req, bytes, ctx.lu),

@@ -313,12 +313,11 @@ const BUSY: ScsiResponse = { status: ScsiStatus.BUSY, sense: null, dataIn: null 
 const RESERVATION_CONFLICT: ScsiResponse = { status: ScsiStatus.RESERVATION_CONFLICT, sense: null, dataIn: null };
 
 function goodResponse(result: CommandResult, progress: Progress): ScsiResponse {
-  return {
-    status: result.status ?? ScsiStatus.GOOD,
-    sense: null,
-    dataIn: result.dataIn ?? null,
-    ...(progress.dataOutExpected === undefined ? {} : { dataOutExpected: progress.dataOutExpected }),
-  };
+  // Built without a conditional spread: this runs for every command.
+  const status = result.status ?? ScsiStatus.GOOD;
+  const dataIn = result.dataIn ?? null;
+  if (progress.dataOutExpected === undefined) return { status, sense: null, dataIn };
+  return { status, sense: null, dataIn, dataOutExpected: progress.dataOutExpected };
 }
 
 function unitAttentionResponse(ua: UnitAttentionCondition, format: SenseFormat): ScsiResponse {
