@@ -9,6 +9,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  HEARTBEAT_SCHEMA,
+  HeartbeatConfig,
+  RESOURCE_GROUPS_SCHEMA,
+  RawHeartbeat,
+  RawResourceGroup,
+  ResourceGroupConfig,
+  resolveHeartbeat,
+  resolveResourceGroups,
+  resourceGroupIssues,
+} from '../resource-groups/config';
 import { pairLayout } from './pair-layout';
 import {
   Issue,
@@ -44,8 +55,10 @@ export interface VolumeConfig {
   readonly blockSize: 512 | 4096;
   /** Reported to initiators as an alignment hint; a power of two >= blockSize. */
   readonly physicalBlockSize: number;
-  /** The node that is primary for the volume and serves its target. */
+  /** The node that is primary for the volume and serves its target (a volume in a resource group: the group's preferred node). */
   readonly owner: string;
+  /** The resource group the volume belongs to; null: none (served on iscsi.listen, never moved). */
+  readonly resourceGroup: string | null;
   /** Absolute path of the backing file or device. */
   readonly backing: string;
 }
@@ -73,6 +86,10 @@ export interface NodeConfig {
   readonly log: { readonly level: string };
   /** Loopback status endpoint (GET /status); null: none. Replaced by the REST API in step 5. */
   readonly status: { readonly listen: string } | null;
+  /** Resource groups (src/resource-groups/config.ts); [] when none. */
+  readonly resourceGroups: readonly ResourceGroupConfig[];
+  /** The front-end heartbeat, the second failure-detection path next to the replication links. */
+  readonly heartbeat: HeartbeatConfig;
 }
 
 /** The config could not be used; `issues` holds every problem found. */
@@ -150,13 +167,15 @@ export const NODE_CONFIG_SCHEMA = object({
         thin: required(leaf(isBoolean)),
         blockSize: optional(leaf(oneOf([512, 4096]))),
         physicalBlockSize: optional(leaf(oneOf(PHYSICAL_BLOCK_SIZES))),
-        owner: required(id),
+        owner: optional(id),
         backing: optional(leaf(isString)),
       }),
     ),
   ),
   log: optional(object({ level: optional(leaf(oneOf(LOG_LEVELS))) })),
   status: optional(object({ listen: required(leaf(loopbackHostPort)) })),
+  heartbeat: optional(HEARTBEAT_SCHEMA),
+  resourceGroups: optional(RESOURCE_GROUPS_SCHEMA),
 });
 
 /** Read, parse and check a config file; throws ConfigError naming the file and every bad key. */
@@ -212,6 +231,8 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
       },
     ]);
   }
+  const resourceGroups = resolveResourceGroups(doc.resourceGroups);
+  const rgOf = (volume: string): ResourceGroupConfig | undefined => resourceGroups.find((rg) => rg.volumes.includes(volume));
   return {
     file,
     nodeId: doc.nodeId,
@@ -236,11 +257,14 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
       thin: v.thin,
       blockSize: v.blockSize ?? 512,
       physicalBlockSize: v.physicalBlockSize ?? v.blockSize ?? 512,
-      owner: v.owner,
+      owner: rgOf(v.name)?.preferredNode ?? v.owner!,
+      resourceGroup: rgOf(v.name)?.name ?? null,
       backing: path.resolve(baseDir, v.backing ?? path.join(dataDir, `${v.name}.img`)),
     })),
     log: { level: doc.log?.level ?? 'info' },
     status: doc.status ? { listen: doc.status.listen } : null,
+    resourceGroups,
+    heartbeat: resolveHeartbeat(doc.heartbeat),
   };
 }
 
@@ -258,11 +282,13 @@ interface RawConfig {
     thin: boolean;
     blockSize?: 512 | 4096;
     physicalBlockSize?: number;
-    owner: string;
+    owner?: string;
     backing?: string;
   }[];
   log?: { level?: string };
   status?: { listen: string };
+  heartbeat?: RawHeartbeat;
+  resourceGroups?: RawResourceGroup[];
 }
 
 /** Rules that relate keys to each other (the schema checks each key alone). */
@@ -291,6 +317,7 @@ function crossChecks(doc: RawConfig): Issue[] {
   doc.iscsi.listen.forEach((l, i) => listen(`iscsi.listen[${i}]`, l));
   doc.peer.links.forEach((l, i) => listen(`peer.links[${i}].local`, l.local));
   if (doc.status) listen('status.listen', doc.status.listen);
+  if (doc.heartbeat?.local !== undefined) listen('heartbeat.local', doc.heartbeat.local);
 
   const seen = { id: new Map<string, number>(), name: new Map<string, number>(), iqn: new Map<string, number>(), backing: new Map<string, number>() };
   const unique = (kind: keyof typeof seen, value: string, i: number): void => {
@@ -303,7 +330,7 @@ function crossChecks(doc: RawConfig): Issue[] {
     unique('name', v.name, i);
     unique('iqn', v.iqn, i);
     if (v.backing !== undefined) unique('backing', v.backing, i);
-    if (v.owner !== doc.nodeId && v.owner !== doc.peer.nodeId) {
+    if (v.owner !== undefined && v.owner !== doc.nodeId && v.owner !== doc.peer.nodeId) {
       add(`volumes[${i}].owner`, `${quote(v.owner)} is neither this node (${quote(doc.nodeId)}) nor its peer (${quote(doc.peer.nodeId)})`);
     }
     const blockSize = v.blockSize ?? 512;
@@ -312,6 +339,7 @@ function crossChecks(doc: RawConfig): Issue[] {
       add(`volumes[${i}].physicalBlockSize`, `${v.physicalBlockSize} is smaller than the ${blockSize}-byte block size`);
     }
   });
+  issues.push(...resourceGroupIssues(doc.resourceGroups ?? [], doc.heartbeat, { nodeId: doc.nodeId, peerNodeId: doc.peer.nodeId, volumes: doc.volumes }));
   return issues;
 }
 

@@ -60,8 +60,11 @@ describe('parseNodeConfig', () => {
       blockSize: 512,
       physicalBlockSize: 512,
       owner: 'node-a',
+      resourceGroup: null,
       backing: '/var/lib/twinsan/v1.img',
     });
+    expect(c.resourceGroups).toEqual([]);
+    expect(c.heartbeat).toEqual({ local: null, peer: null, intervalMs: 200, deadMs: 900 });
     // Relative to the config file's directory, not the working directory.
     expect(c.volumes[1]!.backing).toBe('/etc/twinsan/disks/v2.img');
     expect(c.volumes[1]!.blockSize).toBe(4096);
