@@ -18,6 +18,11 @@
  *
  * It works in the network namespace of the process: ip(8) and the packet
  * socket both act in the caller's namespace.
+ *
+ * IPv4 caveat: the kernel deletes the secondaries of a subnet with its
+ * primary address unless net.ipv4.conf.IF.promote_secondaries=1. Give an
+ * interface its fixed address before any alias in the same subnet, so that
+ * the aliases are the secondaries.
  */
 import { Alias, AliasSpec, describeSpec, formatAddress, isValidInterfaceName, parseAlias } from './address';
 import { AnnounceConfig, AnnounceResult, Announcer, AnnouncerLogger, DEFAULT_ANNOUNCE_CONFIG, resolveAnnounceConfig } from './announcer';
