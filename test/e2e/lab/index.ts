@@ -1,0 +1,48 @@
+/**
+ * Network-namespace lab for e2e tests (alias IPs now, the failover tests of
+ * step 4 next). Needs root; touches only namespaces it creates, named
+ * `tsan-<run id>-<role>`, and tests use addresses from 198.18.0.0/15 and
+ * fd00:7157::/64 only.
+ *
+ * netns.ts
+ *   requireRoot(what, tools?)            throws a clear error unless uid 0 and ip/tcpdump exist
+ *   newRunId()                           '<pid>x<hex>': unique per run, pid for stale detection
+ *   removeStaleNamespaces()              deletes tsan-* namespaces whose creating pid is dead
+ *   Namespace.create(name)               ip netns add + lo up; deleted at process exit if still there
+ *     ns.ip(...args) / ns.ipJson(...)    ip -n NAME ... (stdout / parsed -json output)
+ *     ns.exec(cmd, args, {allowFailure, timeoutMs})   ip netns exec NAME cmd ... to completion
+ *     ns.spawn(cmd, args, label)         long-running LabProcess { child, exited, stop() }
+ *     ns.sysctl(key, value)              per-namespace net.* sysctl
+ *     ns.destroy()                       stop processes, kill leftovers inside, ip netns del
+ *   exec(cmd, args, options)             a root-namespace command (used only for ip netns ...)
+ *
+ * lan.ts
+ *   createLan(runId, [{ name, ipv4?, ipv6?, learnUnsolicited? }])
+ *     -> Lan { switchNs, stations, station(name), destroy() }
+ *     switch namespace tsan-<run>-sw with bridge br0 (no STP, no snooping);
+ *     per station a namespace tsan-<run>-<name> with eth1 on a bridge port.
+ *     learnUnsolicited: arp_accept=1, IPv6 forwarding=1 and accept_untracked_na=1
+ *     on eth1 (learns new entries from GARP/NA, like many routers);
+ *     otherwise kernel defaults (only existing entries are updated).
+ *   Station { name, ns, mac, ifname: 'eth1', neighbour(addr), waitForNeighbour(addr, mac, ms), addresses() }
+ *
+ * capture.ts
+ *   startCapture(ns, ifname, filterWords) -> { stop(): CapturedFrame[] }   tcpdump -w, waits until listening
+ *   parsePcap(buffer)                    classic pcap -> { atMs, data }[]
+ *   arpFrames / gratuitousArps(frames, ip) / neighborAdverts(frames)        decoded views
+ *
+ * agents.ts
+ *   startAliasIpAgent(ns, managerOptions) -> AliasIpAgent { add, remove, isServed, announce, removeAll, owned, log, stop }
+ *     runs AliasIpManager from dist/ in a child process inside the namespace
+ *   compiledModule(dir)                  dist/<dir>/index.js, refusing a missing or stale build
+ *   startUdpEcho(ns, port, label) / udpProbe(ns, address, port, ms)      who answers for an address
+ *   arping(ns, ifname, address, count)   MACs that answered ARP requests
+ *
+ * Cleanup: destroy the Lan in afterAll (and in a finally); the process exit
+ * hook deletes any namespace still alive; removeStaleNamespaces() at the start
+ * of a file clears what a crashed earlier run left.
+ */
+export * from './agents';
+export * from './capture';
+export * from './lan';
+export * from './netns';
