@@ -87,11 +87,25 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     return [...this.targets.values()];
   }
 
-  targetsAt(_localAddress: string, _localPort: number): Iterable<IscsiTarget> {
-    return this.targets.values();
+  /** The targets SendTargets lists to a connection made to `localAddress`: those without portals, and those with it among theirs. */
+  targetsAt(localAddress: string, _localPort: number): Iterable<IscsiTarget> {
+    const address = plainAddress(localAddress);
+    return [...this.targets.values()].filter((t) => t.portals === undefined || t.portals.some((p) => plainAddress(p) === address));
   }
 
   /* ---------------- portals ---------------- */
+
+  /** Stop listening on one portal (an alias IP going away); sessions already made through it stay until their target is removed. */
+  async unlisten(host: string, port: number): Promise<boolean> {
+    const i = this.listeners.findIndex((l) => {
+      const addr = l.address();
+      return typeof addr === 'object' && addr !== null && plainAddress(addr.address) === plainAddress(host) && addr.port === port;
+    });
+    if (i < 0) return false;
+    const [server] = this.listeners.splice(i, 1);
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    return true;
+  }
 
   /** Listen on a portal; resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
@@ -244,4 +258,10 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     await Promise.all([...this.connections].map((c) => c.shutdown()));
     await Promise.all(closed);
   }
+}
+
+/** An address as compared for portals: IPv4-mapped IPv6 as IPv4, lower case, without brackets. */
+function plainAddress(address: string): string {
+  const a = address.replace(/^\[|\]$/g, '').toLowerCase();
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }

@@ -43,6 +43,11 @@ export interface IscsiTarget {
   /** Initiator names allowed to log in; null allows every initiator. */
   readonly allowedInitiators: readonly string[] | null;
   readonly chap?: ChapSecrets;
+  /**
+   * The local addresses at which SendTargets lists this target (a resource
+   * group's alias IPs); undefined lists it at every address.
+   */
+  readonly portals?: readonly string[];
 }
 
 export function initiatorAllowed(target: IscsiTarget, initiatorName: string): boolean {
