@@ -72,7 +72,11 @@ export class LeaseHeldByOtherError extends WitnessError {
   ) {
     super(
       `${nodeId} cannot acquire the lease of ${rg}: ` +
-        (holder ? `${holder.node} holds it at epoch ${holder.epoch} for another ${holder.ttlMs} ms` : 'another node holds it'),
+        (holder === null
+          ? 'another node holds it'
+          : holder.node.startsWith('!')
+            ? `the witness lost track of it (restart or failover) and keeps it free of holders for another ${holder.ttlMs} ms`
+            : `${holder.node} holds it at epoch ${holder.epoch} for another ${holder.ttlMs} ms`),
     );
   }
 }

@@ -6,7 +6,7 @@
  * and lease into keep-serving / stop-serving / take-over / wait.
  */
 export type { AcquireOptions, LeaseGrant, LeaseHolder, Witness } from './witness';
-export { MAX_EPOCH, monotonicNow } from './witness';
+export { FORGOTTEN_HOLDER, MAX_EPOCH, monotonicNow } from './witness';
 export { RedisWitness, DEFAULT_KEY_PREFIX, isSentinelConnection } from './redis-witness';
 export type {
   RedisAddress,

@@ -27,7 +27,7 @@
 import { EventEmitter } from 'node:events';
 import { LeaseHeldByOtherError, LeaseLostError, WitnessClosedError, WitnessError, WitnessUnavailableError } from './errors';
 import { LeaseTunables, resolveLeaseTunables } from './tunables';
-import { LeaseGrant, LeaseHolder, Witness, checkNodeId, checkRgName, monotonicNow } from './witness';
+import { FORGOTTEN_HOLDER, LeaseGrant, LeaseHolder, Witness, checkNodeId, checkRgName, monotonicNow } from './witness';
 
 export type KeptLeaseState = 'held' | 'lapsed';
 
@@ -143,7 +143,6 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
         if (options.signal?.aborted || this.now() + this.tunables.acquirePollMs > until) throw e;
       }
       await new Promise((resolve) => setTimeout(resolve, this.tunables.acquirePollMs));
-      if (options.signal?.aborted) throw new WitnessClosedError(`waitAndAcquire ${rg} (aborted)`);
     }
   }
 
@@ -351,10 +350,11 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
       await this.reacquire(k, e);
       return;
     }
-    if (e instanceof LeaseLostError) {
+    if (e instanceof LeaseLostError && e.current?.node !== FORGOTTEN_HOLDER) {
       this.lost(k, e);
       return;
     }
+    // Unavailable, or the witness's amnesia fence (it forgot our lease and parks it for one TTL): retry until the deadline.
     const error = e instanceof WitnessError ? e : new WitnessUnavailableError(`renew ${k.rg}`, String(e), { cause: e });
     k.failures += 1;
     k.lastError = error;
@@ -376,7 +376,8 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
     if (!this.isCurrent(k)) return;
     if (!grant) {
       const holder = await this.witness.holder(k.rg).catch(() => null);
-      if (this.isCurrent(k)) this.lost(k, new LeaseLostError(k.rg, this.nodeId, lostError.epoch, holder));
+      // Refused because the witness forgot (the fence now parks the lease): a failure to retry, not a loss.
+      if (this.isCurrent(k)) await this.failed(k, new LeaseLostError(k.rg, this.nodeId, lostError.epoch, holder ?? { node: FORGOTTEN_HOLDER, epoch: 0, ttlMs: 0 }));
       return;
     }
     this.renewed(k, sentAt, grant.epoch, true);

@@ -11,6 +11,7 @@ import { LeaseLostError, WitnessClosedError, WitnessUnavailableError } from './e
 import {
   AcquireOptions,
   EpochMemory,
+  FORGOTTEN_HOLDER,
   LeaseGrant,
   LeaseHolder,
   Witness,
@@ -72,6 +73,12 @@ export class MemoryWitnessServer {
   acquire(rg: string, node: string, ttlMs: number, minEpoch: number): { ok: boolean; holder: LeaseHolder } {
     const lease = this.live(rg);
     if (lease && lease.node !== node) return { ok: false, holder: { node: lease.node, epoch: lease.epoch, ttlMs: lease.expiresAt - this.now() } };
+    if (!lease && minEpoch > this.counter(rg)) {
+      // The amnesia fence (scripts.ts): we forgot epochs the node has seen, so wait out one TTL.
+      this.counters.set(rg, minEpoch);
+      this.leases.set(rg, { node: FORGOTTEN_HOLDER, epoch: minEpoch, expiresAt: this.now() + ttlMs });
+      return { ok: false, holder: { node: FORGOTTEN_HOLDER, epoch: minEpoch, ttlMs } };
+    }
     const epoch = Math.max(this.counter(rg), minEpoch) + 1;
     this.counters.set(rg, epoch);
     this.leases.set(rg, { node, epoch, expiresAt: this.now() + ttlMs });

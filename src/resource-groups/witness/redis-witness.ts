@@ -23,7 +23,7 @@ import {
   WitnessReplyError,
   WitnessUnavailableError,
 } from './errors';
-import { ACQUIRE, HOLDER, LuaScript, RELEASE, RENEW, leaseKeys, parseHolderReply, parseLeaseReply, parseReleaseReply } from './scripts';
+import { ACQUIRE, FORGOTTEN_HOLDER, HOLDER, LuaScript, RELEASE, RENEW, leaseKeys, parseHolderReply, parseLeaseReply, parseReleaseReply } from './scripts';
 import { RedisWitnessTunables, resolveRedisWitnessTunables } from './tunables';
 import {
   AcquireOptions,
@@ -202,7 +202,7 @@ export class RedisWitness implements Witness {
     const operation = `acquire ${rg}`;
     const keys = leaseKeys(this.keyPrefix, rg);
     const sentAt = this.now();
-    const reply = parseLeaseReply(await this.run(ACQUIRE, [keys.lease, keys.epoch], [nodeId, ttlMs, this.epochs.get(rg)], operation), operation);
+    const reply = parseLeaseReply(await this.run(ACQUIRE, [keys.lease, keys.epoch], [nodeId, ttlMs, this.epochs.get(rg), FORGOTTEN_HOLDER], operation), operation);
     if (reply.holder) this.epochs.note(rg, reply.holder.epoch);
     if (!reply.ok) return null;
     if (!reply.holder || reply.holder.node !== nodeId) throw new WitnessReplyError(operation, 'granted without naming us as holder');

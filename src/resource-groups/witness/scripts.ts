@@ -9,10 +9,19 @@
  * The epoch counter never goes backwards: acquire sets it to
  * max(counter, minEpoch) + 1, where minEpoch is the highest epoch the
  * asking node has seen. Expiry and release delete only the lease key.
+ *
+ * Amnesia fence: a free lease whose counter is below minEpoch means the
+ * witness forgot (restarted without persistence, or failed over to a
+ * replica that missed writes), so some node may still hold a lease the
+ * witness no longer knows. Instead of granting, acquire then parks the
+ * lease under FORGOTTEN_HOLDER for one TTL: nobody gets it until any lease
+ * granted before the loss has run out.
  */
 import { createHash } from 'node:crypto';
 import { WitnessReplyError } from './errors';
-import type { LeaseHolder } from './witness';
+import { FORGOTTEN_HOLDER, type LeaseHolder } from './witness';
+
+export { FORGOTTEN_HOLDER };
 
 export interface LeaseKeys {
   readonly lease: string;
@@ -35,8 +44,9 @@ function script(name: string, numKeys: number, lua: string): LuaScript {
 }
 
 /**
- * KEYS: lease, epoch. ARGV: node, ttlMs, minEpoch.
- * Reply: {1, node, epoch, ttlMs} granted; {0, holder, holderEpoch, pttl} refused.
+ * KEYS: lease, epoch. ARGV: node, ttlMs, minEpoch, fenceHolder.
+ * Reply: {1, node, epoch, ttlMs} granted; {0, holder, holderEpoch, pttl}
+ * refused (held by another node, or by the amnesia fence just set).
  */
 export const ACQUIRE = script(
   'acquire',
@@ -47,7 +57,14 @@ if holder and holder ~= ARGV[1] then
 end
 local counter = tonumber(redis.call('GET', KEYS[2]) or '0')
 local floor = tonumber(ARGV[3])
-if floor > counter then redis.call('SET', KEYS[2], floor) end
+if floor > counter then
+  redis.call('SET', KEYS[2], floor)
+  if not holder then
+    redis.call('HSET', KEYS[1], 'node', ARGV[4], 'epoch', floor)
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {0, ARGV[4], floor, tonumber(ARGV[2])}
+  end
+end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch)

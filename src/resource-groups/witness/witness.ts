@@ -55,8 +55,10 @@ export interface Witness {
   /**
    * Take the lease of `rg` for `nodeId` when it is free or already held by
    * `nodeId`, as a new term with a new, higher epoch. Resolves null when
-   * another node holds it. Rejects with WitnessUnavailableError when the
-   * witness cannot be asked.
+   * another node holds it, or when the witness turns out to have forgotten
+   * epochs this client has seen (it then keeps the lease free of holders for
+   * one TTL: FORGOTTEN_HOLDER). Rejects with WitnessUnavailableError when
+   * the witness cannot be asked.
    */
   acquire(rg: string, nodeId: string, ttlMs: number, options?: AcquireOptions): Promise<LeaseGrant | null>;
 
@@ -96,6 +98,13 @@ export function monotonicNow(): number {
   // Looked up at each call, so that fake timers installed later take effect.
   return globalThis.performance.now();
 }
+
+/**
+ * Holder name of the amnesia fence (scripts.ts): the witness forgot epochs
+ * a node had seen and parks the lease for one TTL. Never a valid node id
+ * (those start with a letter or digit).
+ */
+export const FORGOTTEN_HOLDER = '!witness-forgot';
 
 /** RG names and node ids: short, printable, and free of the characters used in key names. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;

@@ -3,6 +3,8 @@
  * exactly one rule, the rules say what the README says, and in a partition
  * two nodes following the table never both serve one RG.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ACTIONS,
@@ -49,6 +51,17 @@ describe('decision table: shape', () => {
       const { action } = decide(input);
       expect(input.serving ? ['keep-serving', 'stop-serving'] : ['take-over', 'wait'], JSON.stringify(input)).toContain(action);
     }
+  });
+
+  it('README.md documents every rule with its action', () => {
+    const readme = readFileSync(path.join(__dirname, '../../../src/resource-groups/witness/README.md'), 'utf8');
+    const documented = new Map<string, string>();
+    for (const line of readme.split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      if (cells.length === 10 && /^[WNR]-/.test(cells[1]!)) documented.set(cells[1]!, cells[8]!.replace(/\*/g, ''));
+    }
+    expect([...documented.keys()].sort()).toEqual(DECISION_TABLE.map((r) => r.id).sort());
+    for (const r of DECISION_TABLE) expect(documented.get(r.id), r.id).toBe(r.action);
   });
 
   it('is pure: the same input gives the same decision', () => {

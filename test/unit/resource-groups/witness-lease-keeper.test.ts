@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  FORGOTTEN_HOLDER,
   LeaseHeldByOtherError,
   LeaseKeeper,
   MemoryWitness,
@@ -239,16 +240,25 @@ describe('LeaseKeeper must-stop', () => {
     expect(log.names()).toEqual(['acquired', 'must-stop', 'lost']);
   });
 
-  it('a witness restarted without persistence: the lease is re-acquired above every epoch seen', async () => {
+  it('a witness restarted without persistence: the lease lapses for one TTL (amnesia fence), then comes back above every epoch seen', async () => {
     const log = record(keeper);
     await b.acquire('rg-1', 'node-b', 100);
     await vi.advanceTimersByTimeAsync(101);
     await keeper.acquire('rg-1'); // epoch 2
-    server.restart({ persistent: false }); // counter back to 0
+    const t0 = now();
+    server.restart({ persistent: false }); // leases and counters gone
     expect(server.counter('rg-1')).toBe(0);
-    await vi.advanceTimersByTimeAsync(RENEW + 1);
-    expect((log.first('regained')!.detail as LeaseGrant).epoch).toBe(3);
-    expect(server.counter('rg-1')).toBe(3);
+    await vi.advanceTimersByTimeAsync(RENEW + 1); // renew: gone -> acquire: fenced
+    expect(server.peek('rg-1')).toMatchObject({ node: FORGOTTEN_HOLDER, epoch: 2 });
+    // Nobody may take it while the fence stands, not even a node that knows no epoch.
+    expect(await b.acquire('rg-1', 'node-b', TTL)).toBeNull();
+    await vi.advanceTimersByTimeAsync(TTL + RENEW);
+    expect(log.first('must-stop')!.at).toBe(t0 + TTL - SAFETY - STOP);
+    const regained = log.first('regained')!;
+    expect((regained.detail as LeaseGrant).epoch).toBe(3);
+    expect(regained.at).toBeGreaterThanOrEqual(t0 + RENEW + TTL);
+    expect(log.count('lost')).toBe(0);
+    expect(keeper.status('rg-1')).toMatchObject({ state: 'held', epoch: 3 });
   });
 
   it('waitAndAcquire takes the lease once the holder lets it expire', async () => {
