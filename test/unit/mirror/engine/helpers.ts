@@ -106,6 +106,8 @@ export class LinkProxy {
       return;
     }
     const upstream = net.connect({ host: '127.0.0.1', port: this.target });
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     this.sockets.add(client);
     this.sockets.add(upstream);
     const drop = (): void => {
