@@ -196,6 +196,7 @@ export class MirroredBackingStore implements BackingStore {
 
   private async execute(op: WriteOp): Promise<void> {
     const host = this.host;
+    const started = performance.now();
     host.checkWritable();
     this.checkRange(op);
     const gate = host.gate();
@@ -205,7 +206,7 @@ export class MirroredBackingStore implements BackingStore {
     try {
       const unlock = await host.lock.acquire(op.offset, op.length);
       try {
-        await this.locked(op);
+        await this.locked(op, started);
       } finally {
         unlock();
       }
@@ -214,8 +215,8 @@ export class MirroredBackingStore implements BackingStore {
     }
   }
 
-  /** Steps 2 to 5 of the header, holding the range. */
-  private async locked(op: WriteOp): Promise<void> {
+  /** Steps 2 to 5 of the header, holding the range; `started` is when the caller issued the write. */
+  private async locked(op: WriteOp, started: number): Promise<void> {
     const host = this.host;
     const al = host.meta.activityLog;
     try {
@@ -223,7 +224,6 @@ export class MirroredBackingStore implements BackingStore {
     } catch (err) {
       throw asIoError(err, `${this.description}: activity log`);
     }
-    const started = performance.now();
     const replicate = op.length > 0 && host.replicating();
     const local = this.applyLocal(op);
     const remote = replicate ? this.replicate(op) : null;
