@@ -185,7 +185,7 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
       state: k.state,
       renewedAt: k.renewedAt,
       mustStopAt: this.mustStopAt(k),
-      servingDeadline: this.servingDeadline(k),
+      servingDeadline: this.deadlineOf(k),
       failures: k.failures,
     };
   }
@@ -197,6 +197,16 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
    */
   fencingToken(rg: string): number | undefined {
     return this.kept.get(rg)?.epoch;
+  }
+
+  /**
+   * The monotonic time (ms, `now`'s clock) by which the node must have
+   * stopped serving `rg` unless a renewal succeeds first: the send time of
+   * the last successful renewal + TTL - safety margin. Undefined when not kept.
+   */
+  servingDeadline(rg: string): number | undefined {
+    const k = this.kept.get(rg);
+    return k ? this.deadlineOf(k) : undefined;
   }
 
   /** True while the lease is held and its must-stop time has not come. */
@@ -215,10 +225,10 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
   // ---- internals ----
 
   private mustStopAt(k: Kept): number {
-    return this.servingDeadline(k) - this.tunables.stopBudgetMs;
+    return this.deadlineOf(k) - this.tunables.stopBudgetMs;
   }
 
-  private servingDeadline(k: Kept): number {
+  private deadlineOf(k: Kept): number {
     return k.renewedAt + this.tunables.leaseTtlMs - this.tunables.safetyMarginMs;
   }
 
@@ -305,7 +315,7 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
       rg: k.rg,
       epoch: k.epoch,
       reason,
-      servingDeadline: reason === 'lease-lost' ? Math.min(this.now(), this.servingDeadline(k)) : this.servingDeadline(k),
+      servingDeadline: reason === 'lease-lost' ? Math.min(this.now(), this.deadlineOf(k)) : this.deadlineOf(k),
       at: this.now(),
       ...(k.lastError ? { cause: k.lastError } : {}),
     };

@@ -82,6 +82,8 @@ describe('LeaseKeeper renewals', () => {
     expect(keeper.fencingToken('rg-1')).toBe(1);
     expect(keeper.status('rg-1')).toMatchObject({ state: 'held', renewedAt: t0, mustStopAt: t0 + TTL - SAFETY - STOP, servingDeadline: t0 + TTL - SAFETY });
     expect(keeper.canServe('rg-1')).toBe(true);
+    expect(keeper.servingDeadline('rg-1')).toBe(t0 + TTL - SAFETY);
+    expect(keeper.servingDeadline('rg-2')).toBeUndefined();
 
     await vi.advanceTimersByTimeAsync(RENEW * 10 + 1);
     expect(log.count('renewed')).toBe(10);
