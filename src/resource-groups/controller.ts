@@ -1,0 +1,213 @@
+/**
+ * Who serves each resource group, decided on this node: the peer's
+ * liveness (liveness.ts), the witness lease (witness/), and the group's
+ * ownership state (group.ts) go into the witness decision table; its
+ * action is carried out here and nowhere else.
+ *
+ *   take-over     witness mode: acquire the RG lease first (refused: wait), then start the group
+ *   stop-serving  fence the group (drop alias IPs, stop taking commands)
+ *   keep-serving / wait  nothing
+ *
+ * Re-evaluated when the peer state changes, when the lease keeper says
+ * must-stop or lost, and on request. Planned moves (move/failback) stop
+ * the group here with reason 'move', release the lease and ask the peer
+ * (PeerControl) to move the group in.
+ */
+import { EventEmitter } from 'node:events';
+import type { ResourceGroupConfig } from './config';
+import type { ResourceGroup } from './group';
+import type { PeerState } from './liveness';
+import { decide } from './witness/decision';
+import type { Decision, LeaseView, WitnessReach } from './witness/decision';
+import type { WitnessMode } from './witness/no-witness';
+
+export interface LeasePort {
+  /** Take the RG lease; rejects when another node holds it or the witness cannot be asked. */
+  acquire(rg: string): Promise<unknown>;
+  release(rg: string): Promise<unknown>;
+  /** The lease as this node sees it now, and whether the witness answered. */
+  view(rg: string): Promise<{ lease: LeaseView; witness: WitnessReach }>;
+}
+
+export interface PeerPort {
+  readonly state: PeerState;
+  on(event: 'change', cb: (to: PeerState, from: PeerState) => void): unknown;
+}
+
+/** Asks the peer to take a group over in a planned move (it answers once it serves it). */
+export interface PeerControl {
+  moveIn(rg: string): Promise<void>;
+  /** Whether the peer's copy of every volume of the group is in sync (a move waits for it). */
+  inSync(rg: string): Promise<boolean>;
+}
+
+export interface ControllerOptions {
+  readonly nodeId: string;
+  readonly mode: WitnessMode;
+  readonly groups: readonly { readonly config: ResourceGroupConfig; readonly group: ResourceGroup }[];
+  readonly peer: PeerPort;
+  /** Null without a witness (no-witness modes). */
+  readonly lease: LeasePort | null;
+  readonly peerControl?: PeerControl;
+  readonly log?: { info(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+export interface ControllerEvents {
+  decision: [rg: string, decision: Decision];
+}
+
+export class ResourceGroupController extends EventEmitter<ControllerEvents> {
+  private readonly forced = new Set<string>();
+  private readonly busy = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly o: ControllerOptions) {
+    super();
+    o.peer.on('change', () => void this.evaluateAll());
+  }
+
+  private entry(rg: string): { config: ResourceGroupConfig; group: ResourceGroup } {
+    const e = this.o.groups.find((g) => g.config.name === rg);
+    if (!e) throw new RangeError(`no resource group ${rg}`);
+    return e;
+  }
+
+  /** Start the groups this node prefers (lease first in witness mode); the others wait for a decision. */
+  async start(): Promise<void> {
+    for (const { config } of this.o.groups) {
+      if (config.preferredNode !== this.o.nodeId) continue;
+      await this.serialize(config.name, () => this.takeOver(config.name, 'preferred owner'));
+    }
+  }
+
+  /** Decide again for every group. */
+  async evaluateAll(): Promise<void> {
+    await Promise.all(this.o.groups.map((g) => this.evaluate(g.config.name)));
+  }
+
+  /** Called on the lease keeper's must-stop / lost: decide again now. */
+  onLeaseTrouble(rg: string): Promise<void> {
+    return this.evaluate(rg);
+  }
+
+  evaluate(rg: string): Promise<void> {
+    return this.serialize(rg, async () => {
+      if (this.closed) return;
+      const { group } = this.entry(rg);
+      const serving = group.state === 'serving';
+      if (!serving && group.state !== 'stopped') return; // a start, stop or move is running, or failed: nothing to decide
+      const { lease, witness } = this.o.lease ? await this.o.lease.view(rg) : { lease: 'unknown' as const, witness: 'unreachable' as const };
+      const d = decide({ mode: this.o.mode, serving, peer: this.o.peer.state, witness, lease, forced: this.forced.has(rg) });
+      this.emit('decision', rg, d);
+      if (d.action === 'take-over') await this.takeOver(rg, d.why);
+      else if (d.action === 'stop-serving') {
+        this.o.log?.info({ rg, rule: d.rule }, `fencing ${rg}: ${d.why}`);
+        await group.fence().catch((err: unknown) => this.o.log?.error({ rg, err }, `fencing ${rg} failed`));
+      }
+    });
+  }
+
+  private async takeOver(rg: string, why: string): Promise<void> {
+    const { group } = this.entry(rg);
+    if (group.state === 'serving') return;
+    if (this.o.lease && this.o.mode === 'witness') {
+      try {
+        await this.o.lease.acquire(rg);
+      } catch (err) {
+        this.o.log?.info({ rg, err }, `not serving ${rg}: no lease`);
+        return;
+      }
+    }
+    const t0 = performance.now();
+    try {
+      await group.start();
+      this.forced.delete(rg);
+      this.o.log?.info({ rg, ms: Math.round(performance.now() - t0) }, `serving ${rg} (${why})`);
+    } catch (err) {
+      this.o.log?.error({ rg, err }, `cannot serve ${rg}`);
+      if (this.o.lease) await this.o.lease.release(rg).catch(() => undefined);
+    }
+  }
+
+  /** Operator: take the group over even though the decision table would wait. */
+  force(rg: string): Promise<void> {
+    this.entry(rg);
+    this.forced.add(rg);
+    return this.evaluate(rg);
+  }
+
+  /**
+   * Planned switchover to the peer: the peer must be in sync; the group
+   * stops here with reason 'move' (BUSY, then targets and IPs go), the
+   * lease is released, and the peer moves the group in.
+   */
+  move(rg: string): Promise<void> {
+    return this.serialize(rg, async () => {
+      const { group } = this.entry(rg);
+      const control = this.o.peerControl;
+      if (!control) throw new Error('no peer control channel: a planned move needs one');
+      if (group.state !== 'serving') throw new Error(`${rg} is ${group.state} here, not serving`);
+      if (this.o.peer.state !== 'alive') throw new Error(`the peer is ${this.o.peer.state}`);
+      if (!(await control.inSync(rg))) throw new Error(`the peer's copy of ${rg} is not in sync`);
+      await group.moveOut();
+      if (this.o.lease) await this.o.lease.release(rg);
+      try {
+        await control.moveIn(rg);
+      } catch (err) {
+        // The peer could not take it: serve it here again rather than leave it down.
+        this.o.log?.error({ rg, err }, `the peer did not take ${rg}; serving it here again`);
+        await this.takeOver(rg, 'move refused by the peer');
+        throw err;
+      }
+    });
+  }
+
+  /** The peer's half of move(): take the group in (lease first). */
+  moveIn(rg: string): Promise<void> {
+    return this.serialize(rg, async () => {
+      const { group } = this.entry(rg);
+      if (this.o.lease && this.o.mode === 'witness') await this.o.lease.acquire(rg);
+      await group.moveIn();
+    });
+  }
+
+  /** Move the group back to its preferred node, if that is the peer and this node serves it. */
+  async failback(rg: string): Promise<boolean> {
+    const { config, group } = this.entry(rg);
+    if (config.preferredNode === this.o.nodeId || group.state !== 'serving') return false;
+    await this.move(rg);
+    return true;
+  }
+
+  /** Automatic failback: for each group with failback 'auto' that this node serves for the peer. */
+  async autoFailback(): Promise<void> {
+    for (const { config, group } of this.o.groups) {
+      if (config.failback !== 'auto' || config.preferredNode === this.o.nodeId || group.state !== 'serving') continue;
+      if (this.o.peer.state !== 'alive' || !this.o.peerControl || !(await this.o.peerControl.inSync(config.name))) continue;
+      await this.failback(config.name).catch((err: unknown) => this.o.log?.error({ rg: config.name, err }, 'failback failed'));
+    }
+  }
+
+  status(): { name: string; state: string; preferredNode: string; failback: string }[] {
+    return this.o.groups.map(({ config, group }) => ({ name: config.name, state: group.state, preferredNode: config.preferredNode, failback: config.failback }));
+  }
+
+  /** Stop every group this node serves (clean shutdown), releasing the leases. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    for (const { config, group } of [...this.o.groups].reverse()) {
+      await this.serialize(config.name, async () => {
+        await group.stop();
+        if (this.o.lease) await this.o.lease.release(config.name).catch(() => undefined);
+      });
+    }
+  }
+
+  private serialize(rg: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.busy.get(rg) ?? Promise.resolve();
+    const run = prev.then(op, op);
+    const tail = run.catch(() => undefined);
+    this.busy.set(rg, tail);
+    return run;
+  }
+}

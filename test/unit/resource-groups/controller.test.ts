@@ -1,0 +1,138 @@
+/**
+ * The controller carries out the witness decision table for each group:
+ * takeover only with the lease (witness mode), only on a clean shutdown
+ * without a witness, on death in the risky mode; fencing when the lease
+ * lapsed and the peer is gone; planned moves hand the lease to the peer.
+ */
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import type { ResourceGroupConfig } from '../../../src/resource-groups/config';
+import { LeasePort, ResourceGroupController } from '../../../src/resource-groups/controller';
+import { Resource, ResourceGroup } from '../../../src/resource-groups/group';
+import type { PeerState } from '../../../src/resource-groups/liveness';
+import type { LeaseView, WitnessReach } from '../../../src/resource-groups/witness/decision';
+import type { WitnessMode } from '../../../src/resource-groups/witness/no-witness';
+
+class FakePeer extends EventEmitter<{ change: [PeerState, PeerState] }> {
+  state: PeerState = 'alive';
+  set(s: PeerState): void {
+    const from = this.state;
+    this.state = s;
+    this.emit('change', s, from);
+  }
+}
+
+class FakeLease implements LeasePort {
+  lease: LeaseView = 'free';
+  witness: WitnessReach = 'reachable';
+  log: string[] = [];
+  async acquire(rg: string): Promise<void> {
+    this.log.push(`acquire ${rg}`);
+    if (this.witness === 'unreachable' || this.lease === 'peer') throw new Error('no lease');
+    this.lease = 'ours';
+  }
+  async release(rg: string): Promise<void> {
+    this.log.push(`release ${rg}`);
+    this.lease = 'free';
+  }
+  async view(): Promise<{ lease: LeaseView; witness: WitnessReach }> {
+    return { lease: this.lease, witness: this.witness };
+  }
+}
+
+function setup(mode: WitnessMode, preferredNode: string) {
+  const peer = new FakePeer();
+  const lease = new FakeLease();
+  const journal: string[] = [];
+  const resource: Resource = { name: 'r', start: async () => void journal.push('start'), stop: async (why) => void journal.push(`stop ${why}`) };
+  const group = new ResourceGroup('rg1', [resource]);
+  const config: ResourceGroupConfig = { name: 'rg1', preferredNode, aliasIps: [], volumes: ['v1'], failback: 'auto' };
+  const moved: string[] = [];
+  const c = new ResourceGroupController({
+    nodeId: 'node-b',
+    mode,
+    groups: [{ config, group }],
+    peer,
+    lease: mode === 'witness' ? lease : null,
+    peerControl: { moveIn: async (rg) => void moved.push(rg), inSync: async () => true },
+  });
+  return { c, peer, lease, group, journal, moved };
+}
+
+describe('ResourceGroupController', () => {
+  it('the preferred owner takes the lease and starts its group', async () => {
+    const { c, lease, group } = setup('witness', 'node-b');
+    await c.start();
+    expect(lease.log).toEqual(['acquire rg1']);
+    expect(group.state).toBe('serving');
+  });
+
+  it('witness mode: the standby takes over a dead peer only with the lease', async () => {
+    const { c, peer, lease, group } = setup('witness', 'node-a');
+    lease.lease = 'peer';
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+    lease.lease = 'free';
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+    expect(lease.lease).toBe('ours');
+  });
+
+  it('witness mode: an unreachable witness means wait', async () => {
+    const { c, peer, lease, group } = setup('witness', 'node-a');
+    lease.witness = 'unreachable';
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+  });
+
+  it('an owner that lost both the peer and its lease fences the group', async () => {
+    const { c, peer, lease, group, journal } = setup('witness', 'node-b');
+    await c.start();
+    lease.lease = 'ours-lapsed';
+    lease.witness = 'unreachable';
+    peer.set('dead');
+    await c.onLeaseTrouble('rg1');
+    expect(group.state).toBe('stopped');
+    expect(journal).toEqual(['start', 'stop fence']);
+  });
+
+  it('no witness: waits on a dead peer, takes over after a clean shutdown', async () => {
+    const { c, peer, group } = setup('no-witness', 'node-a');
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+    peer.set('shutdown');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+  });
+
+  it('risky mode: takes over a dead peer', async () => {
+    const { c, peer, group } = setup('no-witness-risky', 'node-a');
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+  });
+
+  it('a planned move stops with reason move, releases the lease, and has the peer move in', async () => {
+    const { c, lease, group, journal, moved } = setup('witness', 'node-b');
+    await c.start();
+    await c.move('rg1');
+    expect(group.state).toBe('stopped');
+    expect(journal).toEqual(['start', 'stop move']);
+    expect(lease.log).toEqual(['acquire rg1', 'release rg1']);
+    expect(moved).toEqual(['rg1']);
+  });
+
+  it('failback moves a group served for the peer back to it', async () => {
+    const { c, peer, group, moved } = setup('no-witness-risky', 'node-a');
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+    peer.set('alive');
+    await c.autoFailback();
+    expect(group.state).toBe('stopped');
+    expect(moved).toEqual(['rg1']);
+  });
+});
