@@ -90,6 +90,8 @@ export interface NodeConfig {
   readonly resourceGroups: readonly ResourceGroupConfig[];
   /** The front-end heartbeat, the second failure-detection path next to the replication links. */
   readonly heartbeat: HeartbeatConfig;
+  /** The resource-group witness: a Redis "host:port", or none (then takeover only after a clean shutdown, unless risky mode). */
+  readonly witness: { readonly redis: string | null; readonly keyPrefix: string | null; readonly allowTakeoverWithoutWitness: boolean };
 }
 
 /** The config could not be used; `issues` holds every problem found. */
@@ -176,6 +178,13 @@ export const NODE_CONFIG_SCHEMA = object({
   status: optional(object({ listen: required(leaf(loopbackHostPort)) })),
   heartbeat: optional(HEARTBEAT_SCHEMA),
   resourceGroups: optional(RESOURCE_GROUPS_SCHEMA),
+  witness: optional(
+    object({
+      redis: optional(endpoint),
+      keyPrefix: optional(leaf(isString)),
+      allowTakeoverWithoutWitness: optional(leaf(isBoolean)),
+    }),
+  ),
 });
 
 /** Read, parse and check a config file; throws ConfigError naming the file and every bad key. */
@@ -265,6 +274,11 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
     status: doc.status ? { listen: doc.status.listen } : null,
     resourceGroups,
     heartbeat: resolveHeartbeat(doc.heartbeat),
+    witness: {
+      redis: doc.witness?.redis ?? null,
+      keyPrefix: doc.witness?.keyPrefix ?? null,
+      allowTakeoverWithoutWitness: doc.witness?.allowTakeoverWithoutWitness ?? false,
+    },
   };
 }
 
@@ -289,6 +303,7 @@ interface RawConfig {
   status?: { listen: string };
   heartbeat?: RawHeartbeat;
   resourceGroups?: RawResourceGroup[];
+  witness?: { redis?: string; keyPrefix?: string; allowTakeoverWithoutWitness?: boolean };
 }
 
 /** Rules that relate keys to each other (the schema checks each key alone). */
@@ -339,6 +354,9 @@ function crossChecks(doc: RawConfig): Issue[] {
       add(`volumes[${i}].physicalBlockSize`, `${v.physicalBlockSize} is smaller than the ${blockSize}-byte block size`);
     }
   });
+  if (doc.witness?.redis !== undefined && doc.witness.allowTakeoverWithoutWitness === true) {
+    add('witness.allowTakeoverWithoutWitness', 'applies only without a witness (remove it or witness.redis)');
+  }
   issues.push(...resourceGroupIssues(doc.resourceGroups ?? [], doc.heartbeat, { nodeId: doc.nodeId, peerNodeId: doc.peer.nodeId, volumes: doc.volumes }));
   return issues;
 }

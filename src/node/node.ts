@@ -16,6 +16,8 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { NodeGroups } from '../resource-groups/node-groups';
+import { createWitness } from '../resource-groups/witness';
 import { IscsiServer } from '../target/iscsi';
 import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { NodeConfig, VolumeConfig } from './config';
@@ -63,6 +65,8 @@ export interface NodeStatus {
   readonly inSync: boolean;
   readonly volumes: readonly VolumeStatus[];
   readonly targets: readonly ServedTarget[];
+  /** The peer's liveness and each resource group's state here; null without resource groups. */
+  readonly resourceGroups: unknown;
 }
 
 /** The URL an initiator uses for LUN 0 of `iqn` through the portal `listen`. */
@@ -88,6 +92,7 @@ export class TwinsanNode {
   private statusServer: StatusServer | null = null;
   private readonly served: ServedTarget[] = [];
   private closing: Promise<void> | null = null;
+  private groups: NodeGroups | null = null;
 
   constructor(
     readonly config: NodeConfig,
@@ -138,11 +143,17 @@ export class TwinsanNode {
       log.info({ role, backing: v.backing, sizeBytes: v.sizeBytes, created: create }, 'volume open');
     }
 
-    const primaries = this.volumes.filter((v) => v.config.owner === c.nodeId);
-    if (primaries.length > 0) await this.serveTargets(primaries);
+    // Volumes of a resource group are served by the group (node-groups.ts), on its alias IPs.
+    const primaries = this.volumes.filter((v) => v.config.owner === c.nodeId && v.config.resourceGroup === null);
+    if (primaries.length > 0 || c.resourceGroups.length > 0) await this.serveTargets(primaries);
+    if (c.resourceGroups.length > 0) await this.startGroups();
 
     if (c.status) {
-      this.statusServer = new StatusServer(() => this.status());
+      this.statusServer = new StatusServer(() => this.status(), {
+        move: (rg) => this.move(rg),
+        failback: (rg) => this.failback(rg),
+        force: (rg) => this.groupsOrThrow().controller.force(rg),
+      });
       const hp = parseHostPort(c.status.listen)!;
       const port = await this.statusServer.listen(hp.host, hp.port);
       this.log.info({ url: `http://${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${port}/status` }, 'status endpoint listening');
@@ -191,6 +202,41 @@ export class TwinsanNode {
     }
   }
 
+  private async startGroups(): Promise<void> {
+    const c = this.config;
+    const hp = c.witness.redis ? parseHostPort(c.witness.redis)! : null;
+    const witness = createWitness({
+      ...(hp ? { redis: { host: hp.host, port: hp.port } } : {}),
+      ...(c.witness.keyPrefix ? { keyPrefix: c.witness.keyPrefix } : {}),
+      allowTakeoverWithoutWitness: c.witness.allowTakeoverWithoutWitness,
+    });
+    this.groups = new NodeGroups({
+      config: c,
+      log: this.log,
+      server: this.iscsi!,
+      volumes: this.volumes.filter((v) => v.config.resourceGroup !== null),
+      alua: ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId }),
+      mirrorPeerState: () => this.mirror?.peerState,
+      witness,
+    });
+    await this.groups.start();
+  }
+
+  private groupsOrThrow(): NodeGroups {
+    if (!this.groups) throw new Error('this node has no resource groups');
+    return this.groups;
+  }
+
+  /** Planned switchover of a resource group to the peer (for the REST API; POST /move?rg= on the status endpoint). */
+  move(rg: string): Promise<void> {
+    return this.groupsOrThrow().controller.move(rg);
+  }
+
+  /** Move a resource group back to its preferred node. */
+  failback(rg: string): Promise<boolean> {
+    return this.groupsOrThrow().controller.failback(rg);
+  }
+
   status(): NodeStatus {
     const volumes = this.volumes.map(({ config, mirrored }): VolumeStatus => {
       const mirror = mirrored.status();
@@ -213,6 +259,7 @@ export class TwinsanNode {
       inSync: volumes.length === this.config.volumes.length && volumes.every((v) => v.inSync),
       volumes,
       targets: this.served,
+      resourceGroups: this.groups?.status() ?? null,
     };
   }
 
@@ -234,6 +281,8 @@ export class TwinsanNode {
       }
     };
     if (this.statusServer) await step('closing the status endpoint', () => this.statusServer!.close());
+    // Groups first: their alias IPs go and the peer hears 'bye' before the targets stop.
+    if (this.groups) await step('stopping the resource groups', () => this.groups!.close());
     // Initiators first: in-flight commands complete on both copies before the mirror goes.
     if (this.iscsi) await step('closing the iSCSI server', () => this.iscsi!.close());
     for (const v of [...this.volumes].reverse()) await step(`closing volume ${v.config.name}`, () => v.mirrored.close());

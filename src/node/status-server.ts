@@ -1,6 +1,7 @@
 /**
  * A minimal local status endpoint: GET /status answers the node's status as
- * JSON; nothing else is served. It listens on a loopback address only (the
+ * JSON; POST /<action>?rg=NAME runs one of the node's resource-group
+ * actions (move, failback, force) and answers its result; nothing else is served. It listens on a loopback address only (the
  * config refuses others) and has no authentication. Step 5's REST API
  * replaces it.
  */
@@ -10,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 export class StatusServer {
   private server: http.Server | null = null;
 
-  constructor(private readonly snapshot: () => unknown) {}
+  constructor(
+    private readonly snapshot: () => unknown,
+    private readonly actions: Readonly<Record<string, (rg: string) => Promise<unknown>>> = {},
+  ) {}
 
   /** Resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
@@ -28,6 +32,19 @@ export class StatusServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://status');
+    const action = req.method === 'POST' ? this.actions[url.pathname.slice(1)] : undefined;
+    if (action) {
+      const rg = url.searchParams.get('rg');
+      if (!rg) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end('rg=NAME is required\n');
+        return;
+      }
+      action(rg).then(
+        (result) => res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ ok: true, result: result ?? null })}\n`),
+        (err: unknown) => res.writeHead(409, { 'content-type': 'application/json' }).end(`${JSON.stringify({ ok: false, error: (err as Error).message })}\n`),
+      );
+      return;
+    }
     if (req.method !== 'GET' || url.pathname !== '/status') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /status only\n');
       return;

@@ -65,6 +65,7 @@ describe('parseNodeConfig', () => {
     });
     expect(c.resourceGroups).toEqual([]);
     expect(c.heartbeat).toEqual({ local: null, peer: null, intervalMs: 200, deadMs: 900 });
+    expect(c.witness).toEqual({ redis: null, keyPrefix: null, allowTakeoverWithoutWitness: false });
     // Relative to the config file's directory, not the working directory.
     expect(c.volumes[1]!.backing).toBe('/etc/twinsan/disks/v2.img');
     expect(c.volumes[1]!.blockSize).toBe(4096);

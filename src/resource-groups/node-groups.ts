@@ -1,0 +1,225 @@
+/**
+ * The resource groups of one running node: the wiring of config, open
+ * mirrored volumes, the iSCSI server, alias IPs, failure detection and
+ * the witness into ResourceGroups and a ResourceGroupController.
+ * TwinsanNode (src/node) builds one after its volumes are open and closes
+ * it first on shutdown.
+ */
+import type { Logger } from 'pino';
+import { AliasIpManager } from '../alias-ip';
+import type { MirroredVolumePort, NodeConfig, VolumeConfig } from '../node';
+import { ReplicatedReservationStore } from '../node/replicated-reservations';
+import type { AluaOptions } from '../target/scsi';
+import { IscsiServer } from '../target/iscsi';
+import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
+import type { ResourceGroupConfig } from './config';
+import { LeasePort, ResourceGroupController } from './controller';
+import { ResourceGroup } from './group';
+import { FrontEndHeartbeat } from './heartbeat';
+import { LivenessPath, PeerWatch } from './liveness';
+import { PromotableVolume, ServedDevice, TargetServerPort, resourceGroupResources } from './resources';
+import { LeaseKeeper, Witness, WitnessMode } from './witness';
+
+export interface OpenGroupVolume {
+  readonly config: VolumeConfig;
+  readonly mirrored: MirroredVolumePort;
+  readonly log: Logger;
+}
+
+interface RgDevice extends ServedDevice {
+  readonly device: ScsiTargetDevice;
+}
+
+export interface NodeGroupsOptions {
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly server: IscsiServer;
+  readonly volumes: readonly OpenGroupVolume[];
+  readonly alua: AluaOptions;
+  /** The mirror's view of the peer ('up' | 'down'), read on each poll. */
+  readonly mirrorPeerState: () => unknown;
+  readonly witness: { readonly mode: WitnessMode; readonly witness: Witness | null };
+  /** Alias IP management (tests pass a fake backend); default: iproute2 + AF_PACKET on the RGs' interfaces. */
+  readonly aliases?: AliasIpManager;
+}
+
+/** The mirror's PeerChannel as a liveness path: heard "now" while it reports 'up'. */
+class MirrorPath implements LivenessPath {
+  readonly name = 'mirror';
+  private lastUp = Number.NEGATIVE_INFINITY;
+  constructor(private readonly state: () => unknown) {}
+  heardAt(): number {
+    if (this.state() === 'up') this.lastUp = performance.now();
+    return this.lastUp;
+  }
+  saidBye(): boolean {
+    return false;
+  }
+}
+
+function promotable(v: OpenGroupVolume): PromotableVolume {
+  const m = v.mirrored as MirroredVolumePort & Partial<Pick<PromotableVolume, 'promote' | 'demote'>>;
+  if (typeof m.promote !== 'function' || typeof m.demote !== 'function') throw new Error(`volume ${v.config.name}: the mirror cannot promote or demote it`);
+  return {
+    volumeId: m.volumeId,
+    get role() {
+      return m.role;
+    },
+    promote: (o) => m.promote!(o),
+    demote: () => m.demote!(),
+  };
+}
+
+export class NodeGroups {
+  readonly controller: ResourceGroupController;
+  private readonly heartbeat: FrontEndHeartbeat | null;
+  private readonly watch: PeerWatch;
+  private readonly keeper: LeaseKeeper | null;
+  private readonly aliases: AliasIpManager | null;
+
+  constructor(private readonly o: NodeGroupsOptions) {
+    const c = o.config;
+    const interfaces = [...new Set(c.resourceGroups.flatMap((rg) => rg.aliasIps.map((a) => a.interface)))];
+    this.aliases = o.aliases ?? (interfaces.length > 0 ? new AliasIpManager({ interfaces, logger: o.log.child({ component: 'alias-ip' }) }) : null);
+    const hb = c.heartbeat;
+    this.heartbeat =
+      hb.local && hb.peer
+        ? new FrontEndHeartbeat({
+            nodeId: c.nodeId,
+            peerNodeId: c.peer.nodeId,
+            clusterId: c.clusterId,
+            secret: c.peer.secret,
+            local: hostPort(hb.local),
+            peer: hostPort(hb.peer),
+            intervalMs: hb.intervalMs,
+          })
+        : null;
+    const paths: LivenessPath[] = [new MirrorPath(o.mirrorPeerState), ...(this.heartbeat ? [this.heartbeat] : [])];
+    this.watch = new PeerWatch(paths, { suspectAfterMs: Math.max(2 * hb.intervalMs, hb.deadMs / 2), deadMs: hb.deadMs, pollMs: Math.max(10, Math.floor(hb.intervalMs / 2)) });
+    this.keeper = o.witness.witness ? new LeaseKeeper({ witness: o.witness.witness, nodeId: c.nodeId }) : null;
+    const iscsiPort = hostPort(c.iscsi.listen[0]!).port;
+    const groups = c.resourceGroups.map((rg) => ({ config: rg, group: this.buildGroup(rg, iscsiPort) }));
+    this.controller = new ResourceGroupController({
+      nodeId: c.nodeId,
+      mode: o.witness.mode,
+      groups,
+      peer: this.watch,
+      lease: this.keeper ? this.leasePort(this.keeper, o.witness.witness!) : null,
+      log: o.log.child({ component: 'resource-groups' }),
+    });
+    this.watch.on('change', (to, from) => o.log.info({ from, to }, `peer ${c.peer.nodeId}: ${from} → ${to}`));
+    this.keeper?.on('must-stop', (m) => void this.controller.onLeaseTrouble(m.rg));
+    this.keeper?.on('lost', (rg) => void this.controller.onLeaseTrouble(rg));
+  }
+
+  private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): ResourceGroup {
+    const o = this.o;
+    const vols = rg.volumes.map((name) => o.volumes.find((v) => v.config.name === name)!);
+    const server = o.server;
+    const wildcard = (p: number): boolean => o.config.iscsi.listen.some((l) => { const hp = hostPort(l); return hp.port === p && (hp.host === '0.0.0.0' || hp.host === '::'); });
+    const port: TargetServerPort<RgDevice> = {
+      addTarget: (d, portals) => server.addTarget({ name: d.iqn, device: d.device, allowedInitiators: null, portals }),
+      removeTarget: (iqn) => server.removeTarget(iqn),
+      hasTarget: (iqn) => server.listTargets().some((t) => t.name === iqn),
+      // A wildcard iscsi.listen on the same port reaches the alias already (and binding it would fail).
+      listen: (h, p) => (wildcard(p) ? Promise.resolve(p) : server.listen(h, p)),
+      unlisten: (h, p) => (wildcard(p) ? Promise.resolve(false) : server.unlisten(h, p)),
+    };
+    const buildDevices = async (): Promise<RgDevice[]> => {
+      const out: RgDevice[] = [];
+      for (const v of vols) {
+        const lu = new LogicalUnit({
+          store: v.mirrored.store,
+          blockSize: v.config.blockSize,
+          physicalBlockSize: v.config.physicalBlockSize,
+          thin: v.config.thin,
+          identity: { volumeId: v.config.id },
+          // Loads the APTPL reservations the previous owner replicated to this node's file.
+          reservationStore: new ReplicatedReservationStore(v.config.backing, v.mirrored),
+        });
+        await lu.reservations.whenReady();
+        const device = new ScsiTargetDevice({
+          name: v.config.iqn,
+          luns: new Map([[0, lu]]),
+          alua: o.alua,
+          onInternalError: (err) => v.log.error({ err }, 'internal error in a SCSI command'),
+          onAbortTasks: (lun, keys) => server.abortTasks(v.config.iqn, lun, keys),
+        });
+        out.push({ iqn: v.config.iqn, device, setAvailability: (lun, a) => device.setAvailability(lun, a) });
+      }
+      return out;
+    };
+    const noAliases = { add: async () => undefined, remove: async () => undefined, announce: async () => undefined };
+    return new ResourceGroup(
+      rg.name,
+      resourceGroupResources({
+        volumes: vols.map(promotable),
+        buildDevices,
+        aliases: this.aliases ?? noAliases,
+        aliasIps: rg.aliasIps,
+        server: port,
+        iscsiPort,
+      }),
+      o.log.child({ rg: rg.name }),
+    );
+  }
+
+  private leasePort(keeper: LeaseKeeper, witness: Witness): LeasePort {
+    const nodeId = this.o.config.nodeId;
+    return {
+      acquire: (rg) => keeper.acquire(rg),
+      release: (rg) => keeper.release(rg),
+      view: async (rg) => {
+        const st = keeper.status(rg);
+        if (st?.state === 'held' && keeper.canServe(rg)) return { lease: 'ours', witness: st.failures === 0 ? 'reachable' : 'unreachable' };
+        try {
+          const h = await withTimeout(witness.holder(rg), 500);
+          if (st?.state === 'lapsed') return { lease: h && h.node !== nodeId ? 'peer' : 'ours-lapsed', witness: 'reachable' };
+          return { lease: h === null || h.node === nodeId ? 'free' : 'peer', witness: 'reachable' };
+        } catch {
+          return { lease: st?.state === 'lapsed' ? 'ours-lapsed' : 'unknown', witness: 'unreachable' };
+        }
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.heartbeat?.start();
+    this.watch.start();
+    await this.controller.start();
+    // Standby groups are decided on every peer change; decide once now too.
+    await this.controller.evaluateAll();
+  }
+
+  status(): unknown {
+    return { peer: this.watch.state, groups: this.controller.status() };
+  }
+
+  /** Clean shutdown: stop every group, release the leases, tell the peer 'bye'. */
+  async close(): Promise<void> {
+    this.watch.stop();
+    try {
+      await this.controller.stop();
+    } finally {
+      await this.heartbeat?.stop(true);
+      this.keeper?.close();
+      await this.aliases?.removeAll().catch(() => undefined);
+      await this.o.witness.witness?.close().catch(() => undefined);
+    }
+  }
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[(.+)\]|(.+)):(\d+)$/.exec(s)!;
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout')), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e)),
+    );
+  });
+}
