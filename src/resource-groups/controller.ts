@@ -24,6 +24,8 @@ import type { WitnessMode } from './witness/no-witness';
 export interface LeasePort {
   /** Take the RG lease; rejects when another node holds it or the witness cannot be asked. */
   acquire(rg: string): Promise<unknown>;
+  /** As acquire(), retrying while the witness is not reachable yet or another node holds the lease, up to `timeoutMs`. */
+  acquireWait?(rg: string, timeoutMs: number): Promise<unknown>;
   release(rg: string): Promise<unknown>;
   /** The lease as this node sees it now, and whether the witness answered. */
   view(rg: string): Promise<{ lease: LeaseView; witness: WitnessReach }>;
@@ -49,6 +51,8 @@ export interface ControllerOptions {
   /** Null without a witness (no-witness modes). */
   readonly lease: LeasePort | null;
   readonly peerControl?: PeerControl;
+  /** How long the preferred owner waits for its lease at start (default 10 s). */
+  readonly startLeaseWaitMs?: number;
   readonly log?: { info(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -76,7 +80,7 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
   async start(): Promise<void> {
     for (const { config } of this.o.groups) {
       if (config.preferredNode !== this.o.nodeId) continue;
-      await this.serialize(config.name, () => this.takeOver(config.name, 'preferred owner'));
+      await this.serialize(config.name, () => this.takeOver(config.name, 'preferred owner', this.o.startLeaseWaitMs ?? 10_000));
     }
   }
 
@@ -107,12 +111,13 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     });
   }
 
-  private async takeOver(rg: string, why: string): Promise<void> {
+  private async takeOver(rg: string, why: string, waitMs = 0): Promise<void> {
     const { group } = this.entry(rg);
     if (group.state === 'serving') return;
     if (this.o.lease && this.o.mode === 'witness') {
       try {
-        await this.o.lease.acquire(rg);
+        // At start-up the witness connection may still be coming up: wait a little for it.
+        await (waitMs > 0 && this.o.lease.acquireWait ? this.o.lease.acquireWait(rg, waitMs) : this.o.lease.acquire(rg));
       } catch (err) {
         this.o.log?.info({ rg, err }, `not serving ${rg}: no lease`);
         return;

@@ -168,6 +168,7 @@ export class NodeGroups {
     const nodeId = this.o.config.nodeId;
     return {
       acquire: (rg) => keeper.acquire(rg),
+      acquireWait: (rg, timeoutMs) => keeper.waitAndAcquire(rg, { timeoutMs }),
       release: (rg) => keeper.release(rg),
       view: async (rg) => {
         const st = keeper.status(rg);
