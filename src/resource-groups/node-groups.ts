@@ -76,6 +76,7 @@ export class NodeGroups {
   private readonly watch: PeerWatch;
   private readonly keeper: LeaseKeeper | null;
   private readonly aliases: AliasIpManager | null;
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: NodeGroupsOptions) {
     const c = o.config;
@@ -188,8 +189,13 @@ export class NodeGroups {
     await this.heartbeat?.start();
     this.watch.start();
     await this.controller.start();
-    // Standby groups are decided on every peer change; decide once now too.
+    // Standby groups are decided on every peer change; decide once now too, and again
+    // every heartbeat interval while the peer is not alive (the lease it held expires, the witness comes back).
     await this.controller.evaluateAll();
+    this.retry = setInterval(() => {
+      if (this.watch.state !== 'alive') void this.controller.evaluateAll();
+    }, this.o.config.heartbeat.intervalMs);
+    this.retry.unref();
   }
 
   status(): unknown {
@@ -198,6 +204,7 @@ export class NodeGroups {
 
   /** Clean shutdown: stop every group, release the leases, tell the peer 'bye'. */
   async close(): Promise<void> {
+    if (this.retry) clearInterval(this.retry);
     this.watch.stop();
     try {
       await this.controller.stop();
