@@ -81,6 +81,12 @@ export interface NodeConfig {
     readonly links: readonly LinkConfig[];
     /** The relative target port id the peer's iSCSI server uses (its ALUA group lists it). */
     readonly relativeTargetPortId: number;
+    /**
+     * How long a write waits for the peer's acknowledgement before the volume degrades (the mirror's
+     * degradeAfterMs). Null: the mirror's default (5 s). With resource groups the default is 1000 ms:
+     * a survivor cannot promote its copy before its volume has left the session with the dead peer.
+     */
+    readonly degradeAfterMs: number | null;
   };
   readonly volumes: readonly VolumeConfig[];
   readonly log: { readonly level: string };
@@ -151,6 +157,7 @@ export const NODE_CONFIG_SCHEMA = object({
       secretFile: optional(leaf(isString)),
       links: required(array(object({ local: required(endpoint), peer: required(endpoint) }), 2)),
       relativeTargetPortId: optional(portId),
+      degradeAfterMs: optional(leaf(integerIn(10, 600_000))),
     }),
   ),
   volumes: required(
@@ -257,6 +264,7 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
       secret,
       links: doc.peer.links.map((l) => ({ local: l.local, peer: l.peer })),
       relativeTargetPortId: peerRelativeTargetPortId,
+      degradeAfterMs: doc.peer.degradeAfterMs ?? ((doc.resourceGroups ?? []).length > 0 ? 1000 : null),
     },
     volumes: doc.volumes.map((v) => ({
       id: v.id.toLowerCase(),
@@ -287,7 +295,7 @@ interface RawConfig {
   clusterId: string;
   dataDir: string;
   iscsi: { listen: string[]; portalGroupTag?: number; relativeTargetPortId?: number };
-  peer: { nodeId: string; secret?: string; secretFile?: string; links: { local: string; peer: string }[]; relativeTargetPortId?: number };
+  peer: { nodeId: string; secret?: string; secretFile?: string; links: { local: string; peer: string }[]; relativeTargetPortId?: number; degradeAfterMs?: number };
   volumes: {
     id: string;
     name: string;

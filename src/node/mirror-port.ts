@@ -16,6 +16,8 @@ export interface MirrorNodeOptions {
   /** One entry per replication link, "host:port" each. */
   readonly links: readonly { readonly local?: string; readonly peer?: string }[];
   readonly log: Logger;
+  /** Mirror tunables the node config sets (the rest keep the mirror's defaults). */
+  readonly tunables?: { readonly degradeAfterMs?: number };
 }
 
 export interface OpenVolumeOptions {

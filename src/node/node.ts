@@ -129,6 +129,7 @@ export class TwinsanNode {
       clusterId: c.clusterId,
       secret: c.peer.secret,
       links: c.peer.links,
+      ...(c.peer.degradeAfterMs !== null ? { tunables: { degradeAfterMs: c.peer.degradeAfterMs } } : {}),
       log: this.log,
     });
     await this.mirror.start();

@@ -159,6 +159,8 @@ describe('resource group failover', () => {
     const killedAt = performance.now();
     nodeA.child.kill('SIGKILL');
     await nodeA.exited;
+    // When b serves rg1 (alias up, target listening), as its status endpoint says.
+    const servingOnB = until('rg1 serving on b', 30_000, async () => (await status(b))?.resourceGroups?.groups?.[0]?.state === 'serving').then(() => performance.now());
 
     // Keep writing: retry block 10 until b answers, then a few more.
     let firstAfter = 0;
@@ -171,8 +173,12 @@ describe('resource group failover', () => {
     });
     acked.push(10);
     const pauseMs = firstAfter - killedAt;
+    const servedMs = (await servingOnB) - killedAt;
     const bStatus = await status(b);
-    console.log(`failover pause (SIGKILL of node a → first acknowledged write through node b): ${pauseMs.toFixed(0)} ms; rg1 on b: ${bStatus?.resourceGroups?.groups?.[0]?.state}`);
+    if (process.env['TSAN_FAILOVER_LOG']) console.log((nodeB as any).tail());
+    console.log(
+      `failover: SIGKILL of node a → rg1 serving on node b ${servedMs.toFixed(0)} ms; → first acknowledged write through node b ${pauseMs.toFixed(0)} ms (qemu-io reconnecting)`,
+    );
     expect(pauseMs).toBeLessThan(30_000);
     expect(bStatus.resourceGroups.groups[0].state).toBe('serving');
     const addrs = await b.ip('-4', 'addr', 'show', 'dev', 'eth1');
