@@ -30,6 +30,24 @@ interface RgDevice extends ServedDevice {
   readonly device: ScsiTargetDevice;
 }
 
+/**
+ * The SCSI state kind the owner replicates to the standby every heartbeat
+ * interval when it changed: all reservations (not only APTPL) and the
+ * pending unit attentions, restored by the node that takes the group over.
+ */
+export const LIVE_SCSI_STATE_KIND = 'rg-live-scsi-state';
+
+interface LiveScsiState {
+  readonly reservations: Parameters<LogicalUnit['reservations']['restore']>[0];
+  readonly unitAttentions: Parameters<LogicalUnit['unitAttentions']['restore']>[0];
+}
+
+interface ServedLu {
+  readonly lu: LogicalUnit;
+  readonly mirrored: MirroredVolumePort;
+  lastSent: string;
+}
+
 export interface NodeGroupsOptions {
   readonly config: NodeConfig;
   readonly log: Logger;
@@ -77,9 +95,22 @@ export class NodeGroups {
   private readonly keeper: LeaseKeeper | null;
   private readonly aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
+  private replicate: NodeJS.Timeout | null = null;
+  /** The latest live SCSI state the peer sent, per volume id. */
+  private readonly received = new Map<string, Buffer>();
+  private readonly unsubscribe: (() => void)[] = [];
+  /** The LUs of the groups this node serves, per group. */
+  private readonly served = new Map<string, ServedLu[]>();
 
   constructor(private readonly o: NodeGroupsOptions) {
     const c = o.config;
+    for (const v of o.volumes) {
+      this.unsubscribe.push(
+        v.mirrored.onScsiState((kind, json) => {
+          if (kind === LIVE_SCSI_STATE_KIND) this.received.set(v.config.id, Buffer.from(json));
+        }),
+      );
+    }
     const interfaces = [...new Set(c.resourceGroups.flatMap((rg) => rg.aliasIps.map((a) => a.interface)))];
     this.aliases = o.aliases ?? (interfaces.length > 0 ? new AliasIpManager({ interfaces, logger: o.log.child({ component: 'alias-ip' }) }) : null);
     const hb = c.heartbeat;
@@ -128,6 +159,7 @@ export class NodeGroups {
     };
     const buildDevices = async (): Promise<RgDevice[]> => {
       const out: RgDevice[] = [];
+      const lus: ServedLu[] = [];
       for (const v of vols) {
         const lu = new LogicalUnit({
           store: v.mirrored.store,
@@ -139,6 +171,7 @@ export class NodeGroups {
           reservationStore: new ReplicatedReservationStore(v.config.backing, v.mirrored),
         });
         await lu.reservations.whenReady();
+        this.restoreLiveState(v, lu);
         const device = new ScsiTargetDevice({
           name: v.config.iqn,
           luns: new Map([[0, lu]]),
@@ -147,7 +180,9 @@ export class NodeGroups {
           onAbortTasks: (lun, keys) => server.abortTasks(v.config.iqn, lun, keys),
         });
         out.push({ iqn: v.config.iqn, device, setAvailability: (lun, a) => device.setAvailability(lun, a) });
+        lus.push({ lu, mirrored: v.mirrored, lastSent: '' });
       }
+      this.served.set(rg.name, lus);
       return out;
     };
     const noAliases = { add: async () => undefined, remove: async () => undefined, announce: async () => undefined };
@@ -163,6 +198,38 @@ export class NodeGroups {
       }),
       o.log.child({ rg: rg.name }),
     );
+  }
+
+  /** Install the reservations and unit attentions the previous owner replicated (newer than the APTPL file). */
+  private restoreLiveState(v: OpenGroupVolume, lu: LogicalUnit): void {
+    const json = this.received.get(v.config.id);
+    if (!json) return;
+    try {
+      const state = JSON.parse(json.toString('utf8')) as LiveScsiState;
+      lu.reservations.restore(state.reservations);
+      lu.unitAttentions.restore(state.unitAttentions);
+      // The nexuses through the peer's port are gone: a SCSI-2 reservation held through it goes with them.
+      lu.reservations.targetPortLost(this.o.config.peer.relativeTargetPortId);
+      v.log.info({ registrations: state.reservations.registrations.length }, 'SCSI state restored from the previous owner');
+    } catch (err) {
+      v.log.error({ err }, 'the live SCSI state from the peer does not restore; keeping the APTPL state');
+    }
+  }
+
+  /** Send each served LU's reservations and unit attentions to the peer when they changed. */
+  private replicateLiveState(): void {
+    for (const [rg, lus] of this.served) {
+      if (this.controller.status().find((g) => g.name === rg)?.state !== 'serving') continue;
+      for (const s of lus) {
+        const state: LiveScsiState = { reservations: s.lu.reservations.snapshot(), unitAttentions: s.lu.unitAttentions.snapshot() };
+        const json = JSON.stringify(state);
+        if (json === s.lastSent) continue;
+        s.lastSent = json;
+        void s.mirrored.replicateScsiState(LIVE_SCSI_STATE_KIND, Buffer.from(json)).catch(() => {
+          s.lastSent = '';
+        });
+      }
+    }
   }
 
   private leasePort(keeper: LeaseKeeper, witness: Witness): LeasePort {
@@ -196,6 +263,8 @@ export class NodeGroups {
       if (this.watch.state !== 'alive') void this.controller.evaluateAll();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();
+    this.replicate = setInterval(() => this.replicateLiveState(), this.o.config.heartbeat.intervalMs);
+    this.replicate.unref();
   }
 
   status(): unknown {
@@ -205,6 +274,8 @@ export class NodeGroups {
   /** Clean shutdown: stop every group, release the leases, tell the peer 'bye'. */
   async close(): Promise<void> {
     if (this.retry) clearInterval(this.retry);
+    if (this.replicate) clearInterval(this.replicate);
+    for (const u of this.unsubscribe.splice(0)) u();
     this.watch.stop();
     try {
       await this.controller.stop();
