@@ -254,6 +254,8 @@ async function memorySection(workDir, results) {
   const dir = await mkdtemp(path.join(workDir, 'mem-'));
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'lib', 'bench-memory-server.mjs'), '--dir', dir, '--volumes', String(volumes), '--size', String(64 * MiB)], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    // The same build as TWINSAN_BIN (<dist>/cli/bin.js).
+    env: { ...process.env, TWINSAN_DIST: path.dirname(path.dirname(TWINSAN_BIN)) },
   });
   const inits = [];
   try {
