@@ -136,8 +136,10 @@ export class TwinsanNode {
 
     for (const v of c.volumes) {
       const log = this.log.child({ volume: v.name, volumeId: v.id });
-      const role = v.owner === c.nodeId ? 'primary' : 'secondary';
       const create = !(await exists(v.backing));
+      // A volume of a resource group is promoted by its group (after the lease), except when the
+      // preferred node creates it: a new, empty replica cannot be promoted without force.
+      const role = v.owner === c.nodeId && (v.resourceGroup === null || create) ? 'primary' : 'secondary';
       const mirrored = await this.mirror.openVolume({ volumeId: v.id, backingPath: v.backing, sizeBytes: v.sizeBytes, thin: v.thin, role, create });
       this.volumes.push({ config: v, mirrored, log });
       if (role === 'secondary') keepPeerReservations(v.backing, mirrored, log);
@@ -218,6 +220,7 @@ export class TwinsanNode {
       volumes: this.volumes.filter((v) => v.config.resourceGroup !== null),
       alua: ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId }),
       mirrorPeerState: () => this.mirror?.peerState,
+      inSync: this.deps.inSync,
       witness,
     });
     await this.groups.start();

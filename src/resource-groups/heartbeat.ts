@@ -12,7 +12,13 @@
  *   6  2  length of the sender's node id (n)
  *   8  4  sequence number
  *  12  n  sender node id (UTF-8)
- *  12+n 16 HMAC-SHA256(secret, clusterId || bytes 0..12+n), first 16 bytes
+ *  12+n 2  length of the resource group name (r; 0 for beat and bye)
+ *  14+n r  resource group name (UTF-8)
+ *  14+n+r 16 HMAC-SHA256(secret, clusterId || everything before), first 16 bytes
+ *
+ * Besides beat and bye, the same socket carries the planned-move handshake:
+ * 'move-in' asks the peer to take a group in (resent until answered), and
+ * the peer answers 'moved-in' or 'move-failed' for that group.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -20,7 +26,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { LivenessPath } from './liveness';
 
-export const HEARTBEAT_KINDS = { beat: 1, bye: 2 } as const;
+export const HEARTBEAT_KINDS = { beat: 1, bye: 2, 'move-in': 3, 'moved-in': 4, 'move-failed': 5 } as const;
 export type HeartbeatKind = keyof typeof HEARTBEAT_KINDS;
 
 const MAGIC = Buffer.from('TSHB');
@@ -32,6 +38,8 @@ export interface HeartbeatMessage {
   readonly kind: HeartbeatKind;
   readonly nodeId: string;
   readonly seq: number;
+  /** The resource group of a move message ('' for beat and bye). */
+  readonly rg?: string;
 }
 
 function mac(secret: string, clusterId: string, body: Buffer): Buffer {
@@ -40,26 +48,33 @@ function mac(secret: string, clusterId: string, body: Buffer): Buffer {
 
 export function encodeHeartbeat(m: HeartbeatMessage, secret: string, clusterId: string): Buffer {
   const id = Buffer.from(m.nodeId, 'utf8');
-  const body = Buffer.alloc(HEADER_BYTES + id.length);
+  const rg = Buffer.from(m.rg ?? '', 'utf8');
+  const body = Buffer.alloc(HEADER_BYTES + id.length + 2 + rg.length);
   MAGIC.copy(body, 0);
   body[4] = VERSION;
   body[5] = HEARTBEAT_KINDS[m.kind];
   body.writeUInt16BE(id.length, 6);
   body.writeUInt32BE(m.seq >>> 0, 8);
   id.copy(body, HEADER_BYTES);
+  body.writeUInt16BE(rg.length, HEADER_BYTES + id.length);
+  rg.copy(body, HEADER_BYTES + id.length + 2);
   return Buffer.concat([body, mac(secret, clusterId, body)]);
 }
 
 /** The message, or null for anything that is not a heartbeat of this cluster signed with this secret. */
 export function decodeHeartbeat(buf: Buffer, secret: string, clusterId: string): HeartbeatMessage | null {
-  if (buf.length < HEADER_BYTES + MAC_BYTES || !buf.subarray(0, 4).equals(MAGIC) || buf[4] !== VERSION) return null;
+  if (buf.length < HEADER_BYTES + 2 + MAC_BYTES || !buf.subarray(0, 4).equals(MAGIC) || buf[4] !== VERSION) return null;
   const n = buf.readUInt16BE(6);
-  if (buf.length !== HEADER_BYTES + n + MAC_BYTES) return null;
-  const body = buf.subarray(0, HEADER_BYTES + n);
-  if (!timingSafeEqual(buf.subarray(HEADER_BYTES + n), mac(secret, clusterId, body))) return null;
-  const kind = buf[5] === HEARTBEAT_KINDS.beat ? 'beat' : buf[5] === HEARTBEAT_KINDS.bye ? 'bye' : null;
-  if (kind === null) return null;
-  return { kind, nodeId: body.subarray(HEADER_BYTES).toString('utf8'), seq: body.readUInt32BE(8) };
+  if (buf.length < HEADER_BYTES + n + 2 + MAC_BYTES) return null;
+  const r = buf.readUInt16BE(HEADER_BYTES + n);
+  const end = HEADER_BYTES + n + 2 + r;
+  if (buf.length !== end + MAC_BYTES) return null;
+  const body = buf.subarray(0, end);
+  if (!timingSafeEqual(buf.subarray(end), mac(secret, clusterId, body))) return null;
+  const kind = (Object.keys(HEARTBEAT_KINDS) as HeartbeatKind[]).find((k) => HEARTBEAT_KINDS[k] === buf[5]);
+  if (kind === undefined) return null;
+  const rg = body.subarray(HEADER_BYTES + n + 2).toString('utf8');
+  return { kind, nodeId: body.subarray(HEADER_BYTES, HEADER_BYTES + n).toString('utf8'), seq: body.readUInt32BE(8), ...(rg ? { rg } : {}) };
 }
 
 export interface HeartbeatOptions {
@@ -79,6 +94,8 @@ export interface HeartbeatOptions {
 export interface HeartbeatEvents {
   beat: [seq: number];
   bye: [];
+  /** The peer asks this node to take `rg` in; answer with reply(). */
+  'move-in': [rg: string];
 }
 
 /** Sends and receives front-end heartbeats; heardAt() is the time of the last valid one from the peer. */
@@ -141,14 +158,42 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
-  private message(kind: HeartbeatKind): Buffer {
+  private message(kind: HeartbeatKind, rg?: string): Buffer {
     const o = this.options;
     this.seq = (this.seq + 1) >>> 0;
-    return encodeHeartbeat({ kind, nodeId: o.nodeId, seq: this.seq }, o.secret, o.clusterId);
+    return encodeHeartbeat({ kind, nodeId: o.nodeId, seq: this.seq, ...(rg ? { rg } : {}) }, o.secret, o.clusterId);
   }
 
-  private send(kind: HeartbeatKind): void {
-    this.socket?.send(this.message(kind), this.options.peer.port, this.options.peer.host, () => undefined);
+  private send(kind: HeartbeatKind, rg?: string): void {
+    this.socket?.send(this.message(kind, rg), this.options.peer.port, this.options.peer.host, () => undefined);
+  }
+
+  private readonly waiting = new Map<string, (ok: boolean) => void>();
+
+  /**
+   * Ask the peer to take `rg` in (planned move); resent every interval until
+   * it answers. Resolves on 'moved-in', rejects on 'move-failed' or after `timeoutMs`.
+   */
+  requestMoveIn(rg: string, timeoutMs: number): Promise<void> {
+    if (this.waiting.has(rg)) return Promise.reject(new Error(`a move of ${rg} is already waiting for the peer`));
+    return new Promise<void>((resolve, reject) => {
+      const resend = setInterval(() => this.send('move-in', rg), this.options.intervalMs);
+      const timer = setTimeout(() => finish(false, `the peer did not take ${rg} in within ${timeoutMs} ms`), timeoutMs);
+      const finish = (ok: boolean, why = `the peer could not take ${rg} in`): void => {
+        clearInterval(resend);
+        clearTimeout(timer);
+        this.waiting.delete(rg);
+        if (ok) resolve();
+        else reject(new Error(why));
+      };
+      this.waiting.set(rg, (ok) => finish(ok));
+      this.send('move-in', rg);
+    });
+  }
+
+  /** Answer a 'move-in' request. */
+  reply(rg: string, ok: boolean): void {
+    this.send(ok ? 'moved-in' : 'move-failed', rg);
   }
 
   private sendAndWait(kind: HeartbeatKind): Promise<void> {
@@ -162,12 +207,22 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
     const m = decodeHeartbeat(buf, o.secret, o.clusterId);
     if (!m || m.nodeId !== o.peerNodeId) return;
     this.lastHeard = this.now();
-    if (m.kind === 'bye') {
-      this.byeSeen = true;
-      this.emit('bye');
-    } else {
-      this.byeSeen = false;
-      this.emit('beat', m.seq);
+    switch (m.kind) {
+      case 'bye':
+        this.byeSeen = true;
+        this.emit('bye');
+        return;
+      case 'beat':
+        this.byeSeen = false;
+        this.emit('beat', m.seq);
+        return;
+      case 'move-in':
+        if (m.rg) this.emit('move-in', m.rg);
+        return;
+      case 'moved-in':
+      case 'move-failed':
+        if (m.rg) this.waiting.get(m.rg)?.(m.kind === 'moved-in');
+        return;
     }
   }
 }

@@ -13,7 +13,7 @@ import type { AluaOptions } from '../target/scsi';
 import { IscsiServer } from '../target/iscsi';
 import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { ResourceGroupConfig } from './config';
-import { LeasePort, ResourceGroupController } from './controller';
+import { LeasePort, PeerControl, ResourceGroupController } from './controller';
 import { ResourceGroup } from './group';
 import { FrontEndHeartbeat } from './heartbeat';
 import { LivenessPath, PeerWatch } from './liveness';
@@ -57,6 +57,8 @@ export interface NodeGroupsOptions {
   /** The mirror's view of the peer ('up' | 'down'), read on each poll. */
   readonly mirrorPeerState: () => unknown;
   readonly witness: { readonly mode: WitnessMode; readonly witness: Witness | null };
+  /** Whether a volume's mirror status counts as in sync (a planned move waits for it). */
+  readonly inSync: (status: unknown) => boolean;
   /** Alias IP management (tests pass a fake backend); default: iproute2 + AF_PACKET on the RGs' interfaces. */
   readonly aliases?: AliasIpManager;
 }
@@ -137,6 +139,7 @@ export class NodeGroups {
       groups,
       peer: this.watch,
       lease: this.keeper ? this.leasePort(this.keeper, o.witness.witness!) : null,
+      ...(this.heartbeat ? { peerControl: this.peerControl(this.heartbeat) } : {}),
       log: o.log.child({ component: 'resource-groups' }),
     });
     this.watch.on('change', (to, from) => o.log.info({ from, to }, `peer ${c.peer.nodeId}: ${from} → ${to}`));
@@ -230,6 +233,29 @@ export class NodeGroups {
         });
       }
     }
+  }
+
+  /** Planned moves over the front-end heartbeat socket. */
+  private peerControl(hb: FrontEndHeartbeat): PeerControl {
+    hb.on('move-in', (rg) => {
+      this.controller.moveIn(rg).then(
+        () => hb.reply(rg, true),
+        (err: unknown) => {
+          this.o.log.error({ rg, err }, `cannot take ${rg} in from the peer`);
+          hb.reply(rg, false);
+        },
+      );
+    });
+    return {
+      moveIn: (rg) => hb.requestMoveIn(rg, 30_000),
+      inSync: async (rg) => {
+        const names = this.o.config.resourceGroups.find((g) => g.name === rg)?.volumes ?? [];
+        return names.every((n) => {
+          const v = this.o.volumes.find((x) => x.config.name === n);
+          return v !== undefined && this.o.inSync(v.mirrored.status());
+        });
+      },
+    };
   }
 
   private leasePort(keeper: LeaseKeeper, witness: Witness): LeasePort {

@@ -67,6 +67,16 @@ async function status(ns: Namespace): Promise<any> {
   return r.code === 0 ? JSON.parse(r.stdout) : null;
 }
 
+async function post(ns: Namespace, pathAndQuery: string): Promise<{ code: number; body: string }> {
+  const r = await ns.exec(
+    process.execPath,
+    ['-e', `fetch('http://127.0.0.1:18001${pathAndQuery}',{method:'POST'}).then(async r=>{process.stdout.write(r.status+' '+await r.text())}).catch(e=>{process.stdout.write('0 '+e.message)})`],
+    { allowFailure: true, timeoutMs: 60_000 },
+  );
+  const [code, ...rest] = r.stdout.split(' ');
+  return { code: Number(code), body: rest.join(' ') };
+}
+
 async function until<T>(what: string, ms: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -191,6 +201,32 @@ describe('resource group failover', () => {
       const r = await h.exec('qemu-io', ['-f', 'raw', URL_, '-c', `read -P ${1 + (i % 250)} ${i * BLOCK} ${BLOCK}`], { allowFailure: true, timeoutMs: 15_000 });
       expect(r.stdout, `block ${i}`).not.toMatch(/Pattern verification failed/);
       expect(r.code, `block ${i}: ${r.stderr}`).toBe(0);
+    }
+    expect(await naa(h)).toBe(identityBefore);
+
+    // Node a returns as standby (b holds the lease), resyncs; a manual failback moves rg1 back.
+    const nodeA2 = startNode(a, 'a');
+    try {
+      await until('a back and v1 in sync', 60_000, async () => {
+        const [sa, sb] = [await status(a), await status(b)];
+        return sa?.resourceGroups?.groups?.[0]?.state === 'stopped' && sa?.inSync === true && sb?.inSync === true;
+      });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nnode-a:\n${(nodeA2 as any).tail()}`);
+    }
+    const t0 = performance.now();
+    const res = await post(b, '/failback?rg=rg1');
+    const switchMs = performance.now() - t0;
+    expect(res.code, `${res.body}\nnode-a:\n${(nodeA2 as any).tail()}\nnode-b:\n${(nodeB as any).tail()}`).toBe(200);
+    console.log(`failback (planned move b → a over the heartbeat channel): ${switchMs.toFixed(0)} ms`);
+    expect((await status(a)).resourceGroups.groups[0].state).toBe('serving');
+    expect((await status(b)).resourceGroups.groups[0].state).toBe('stopped');
+    await until('a write through node a again', 30_000, () => writeBlock(h, 20));
+    acked.push(20);
+    for (const i of acked) {
+      const r = await h.exec('qemu-io', ['-f', 'raw', URL_, '-c', `read -P ${1 + (i % 250)} ${i * BLOCK} ${BLOCK}`], { allowFailure: true, timeoutMs: 15_000 });
+      expect(r.stdout, `block ${i} after failback`).not.toMatch(/Pattern verification failed/);
+      expect(r.code).toBe(0);
     }
     expect(await naa(h)).toBe(identityBefore);
   });

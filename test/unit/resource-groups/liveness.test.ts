@@ -17,6 +17,13 @@ describe('heartbeat codec', () => {
     }
   });
 
+  it('round-trips the move messages with their resource group', () => {
+    for (const kind of ['move-in', 'moved-in', 'move-failed'] as const) {
+      const buf = encodeHeartbeat({ kind, nodeId: 'node-a', seq: 9, rg: 'rg1' }, SECRET, 'lab');
+      expect(decodeHeartbeat(buf, SECRET, 'lab')).toEqual({ kind, nodeId: 'node-a', seq: 9, rg: 'rg1' });
+    }
+  });
+
   it('refuses another secret, another cluster, a flipped bit, a short or long datagram', () => {
     const buf = encodeHeartbeat({ kind: 'beat', nodeId: 'node-a', seq: 1 }, SECRET, 'lab');
     expect(decodeHeartbeat(buf, 'another secret of some length', 'lab')).toBeNull();
@@ -64,6 +71,18 @@ describe('FrontEndHeartbeat over loopback', () => {
     await a.stop(true);
     await bye;
     expect(b.saidBye()).toBe(true);
+  });
+
+  it('carries the planned-move handshake: move-in answered by moved-in or move-failed', { timeout: 5000 }, async () => {
+    const [a, b] = await pair();
+    b.on('move-in', (rg) => b.reply(rg, rg === 'rg1'));
+    await a.requestMoveIn('rg1', 2000);
+    await expect(a.requestMoveIn('rg2', 2000)).rejects.toThrow(/could not take rg2 in/);
+  });
+
+  it('a move-in nobody answers times out', { timeout: 5000 }, async () => {
+    const [a] = await pair();
+    await expect(a.requestMoveIn('rg1', 100)).rejects.toThrow(/did not take rg1 in within 100 ms/);
   });
 });
 
