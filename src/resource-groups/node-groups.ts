@@ -285,8 +285,12 @@ export class NodeGroups {
     // Standby groups are decided on every peer change; decide once now too, and again
     // every heartbeat interval while the peer is not alive (the lease it held expires, the witness comes back).
     await this.controller.evaluateAll();
+    // With the peer alive, groups with failback 'auto' served here for the peer go back once it is in sync.
+    let ticks = 0;
+    const failbackEvery = Math.max(1, Math.round(1000 / this.o.config.heartbeat.intervalMs));
     this.retry = setInterval(() => {
       if (this.watch.state !== 'alive') void this.controller.evaluateAll();
+      else if (++ticks % failbackEvery === 0) void this.controller.autoFailback();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();
     this.replicate = setInterval(() => this.replicateLiveState(), this.o.config.heartbeat.intervalMs);
