@@ -230,4 +230,20 @@ describe('resource group failover', () => {
     }
     expect(await naa(h)).toBe(identityBefore);
   });
+
+  it('an owner cut off from both the peer and the witness stops serving; the peer takes over', { timeout: 120_000 }, async () => {
+    // Continues from the first test: node a serves rg1 again, node b is standby.
+    const a = lan!.station('a').ns;
+    const b = lan!.station('b').ns;
+    expect((await status(a))?.resourceGroups?.groups?.[0]?.state).toBe('serving');
+    const cutAt = performance.now();
+    await a.ip('link', 'set', 'eth1', 'down');
+    const stoppedOnA = until('rg1 stopped on a', 30_000, async () => (await status(a))?.resourceGroups?.groups?.[0]?.state === 'stopped').then(() => performance.now());
+    const servingOnB = until('rg1 serving on b', 30_000, async () => (await status(b))?.resourceGroups?.groups?.[0]?.state === 'serving').then(() => performance.now());
+    const [stopped, served] = await Promise.all([stoppedOnA, servingOnB]);
+    console.log(`isolation of node a: a stopped serving after ${(stopped - cutAt).toFixed(0)} ms, b serving after ${(served - cutAt).toFixed(0)} ms`);
+    expect(await a.ip('-4', 'addr', 'show', 'dev', 'eth1')).not.toContain(ALIAS);
+    expect(await b.ip('-4', 'addr', 'show', 'dev', 'eth1')).toContain(ALIAS);
+    await a.ip('link', 'set', 'eth1', 'up');
+  });
 });
