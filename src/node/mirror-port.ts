@@ -17,7 +17,7 @@ export interface MirrorNodeOptions {
   readonly links: readonly { readonly local?: string; readonly peer?: string }[];
   readonly log: Logger;
   /** Mirror tunables the node config sets (the rest keep the mirror's defaults). */
-  readonly tunables?: { readonly degradeAfterMs?: number };
+  readonly tunables?: { readonly degradeAfterMs?: number; readonly heartbeatMs?: number; readonly deadMs?: number };
 }
 
 export interface OpenVolumeOptions {

@@ -129,7 +129,7 @@ export class TwinsanNode {
       clusterId: c.clusterId,
       secret: c.peer.secret,
       links: c.peer.links,
-      ...(c.peer.degradeAfterMs !== null ? { tunables: { degradeAfterMs: c.peer.degradeAfterMs } } : {}),
+      ...(c.peer.degradeAfterMs !== null ? { tunables: this.mirrorTunables(c.peer.degradeAfterMs) } : {}),
       log: this.log,
     });
     await this.mirror.start();
@@ -203,6 +203,16 @@ export class TwinsanNode {
       this.served.push(target);
       for (const url of target.urls) v.log.info({ url }, `serving ${url}`);
     }
+  }
+
+  /**
+   * With resource groups the replication links detect a silent peer as fast as the front-end
+   * heartbeat (the peer is dead only when every path is), and writes degrade soon after.
+   */
+  private mirrorTunables(degradeAfterMs: number): { degradeAfterMs: number; heartbeatMs?: number; deadMs?: number } {
+    const hb = this.config.heartbeat;
+    if (this.config.resourceGroups.length === 0) return { degradeAfterMs };
+    return { degradeAfterMs, heartbeatMs: hb.intervalMs, deadMs: hb.deadMs };
   }
 
   private async startGroups(): Promise<void> {
