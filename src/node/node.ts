@@ -19,13 +19,13 @@ import type { Logger } from 'pino';
 import { NodeGroups } from '../resource-groups/node-groups';
 import { createWitness } from '../resource-groups/witness';
 import { IscsiServer } from '../target/iscsi';
-import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { NodeConfig, VolumeConfig } from './config';
 import type { MirrorFactory, MirrorNodePort, MirroredVolumePort } from './mirror-port';
 import { ownerAluaGroups, pairLayout, PairLayout } from './pair-layout';
-import { keepPeerReservations, ReplicatedReservationStore } from './replicated-reservations';
+import { keepPeerReservations } from './replicated-reservations';
 import { parseHostPort } from './schema';
 import { StatusServer } from './status-server';
+import { volumeDevice } from './volume-device';
 
 export interface NodeDeps {
   readonly log: Logger;
@@ -173,25 +173,7 @@ export class TwinsanNode {
     this.iscsi = server;
     const alua = ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId });
     for (const v of primaries) {
-      const lu = new LogicalUnit({
-        store: v.mirrored.store,
-        blockSize: v.config.blockSize,
-        // As `twinsan target`: libiscsi 1.19 mis-expects GET LBA STATUS descriptors when LBPPB > 1.
-        physicalBlockSize: v.config.physicalBlockSize,
-        thin: v.config.thin,
-        // From the volume id alone: both nodes present byte-identical LU identity.
-        identity: { volumeId: v.config.id },
-        // APTPL reservations: saved beside the backing file and sent to the peer's copy.
-        reservationStore: new ReplicatedReservationStore(v.config.backing, v.mirrored),
-      });
-      await lu.reservations.whenReady();
-      const device = new ScsiTargetDevice({
-        name: v.config.iqn,
-        luns: new Map([[0, lu]]),
-        alua,
-        onInternalError: (err) => v.log.error({ err }, 'internal error in a SCSI command'),
-        onAbortTasks: (lun, keys) => server.abortTasks(v.config.iqn, lun, keys),
-      });
+      const { device } = await volumeDevice(v, alua, server);
       server.addTarget({ name: v.config.iqn, device, allowedInitiators: null });
     }
     for (const listen of c.iscsi.listen) {

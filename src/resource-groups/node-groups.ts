@@ -8,10 +8,10 @@
 import type { Logger } from 'pino';
 import { AliasIpManager } from '../alias-ip';
 import type { MirroredVolumePort, NodeConfig, VolumeConfig } from '../node';
-import { ReplicatedReservationStore } from '../node/replicated-reservations';
+import { volumeDevice } from '../node/volume-device';
 import type { AluaOptions } from '../target/scsi';
 import { IscsiServer } from '../target/iscsi';
-import { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
+import type { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { ResourceGroupConfig } from './config';
 import { LeasePort, PeerControl, ResourceGroupController } from './controller';
 import { ResourceGroup } from './group';
@@ -164,24 +164,9 @@ export class NodeGroups {
       const out: RgDevice[] = [];
       const lus: ServedLu[] = [];
       for (const v of vols) {
-        const lu = new LogicalUnit({
-          store: v.mirrored.store,
-          blockSize: v.config.blockSize,
-          physicalBlockSize: v.config.physicalBlockSize,
-          thin: v.config.thin,
-          identity: { volumeId: v.config.id },
-          // Loads the APTPL reservations the previous owner replicated to this node's file.
-          reservationStore: new ReplicatedReservationStore(v.config.backing, v.mirrored),
-        });
-        await lu.reservations.whenReady();
+        // Loads the reservations the previous owner replicated to this node's file.
+        const { lu, device } = await volumeDevice(v, o.alua, server);
         this.restoreLiveState(v, lu);
-        const device = new ScsiTargetDevice({
-          name: v.config.iqn,
-          luns: new Map([[0, lu]]),
-          alua: o.alua,
-          onInternalError: (err) => v.log.error({ err }, 'internal error in a SCSI command'),
-          onAbortTasks: (lun, keys) => server.abortTasks(v.config.iqn, lun, keys),
-        });
         out.push({ iqn: v.config.iqn, device, setAvailability: (lun, a) => device.setAvailability(lun, a) });
         lus.push({ lu, mirrored: v.mirrored, lastSent: '' });
       }
