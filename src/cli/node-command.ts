@@ -6,7 +6,7 @@
  * SIGUSR2 logs the node's status as one line.
  */
 import { Command } from 'commander';
-import { createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../node';
+import { createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../resource-groups';
 import { createLogger } from './logger';
 
 export interface NodeCommandOptions {

@@ -14,8 +14,8 @@
  * served by their owner on iscsi.listen, never moved.
  */
 import net from 'node:net';
-import type { Issue, Spec } from '../node/schema';
-import { array, hostPort, integerIn, leaf, matching, object, oneOf, optional, quote, required } from '../node/schema';
+import type { Issue, Spec } from './node/schema';
+import { array, hostPort, integerIn, leaf, matching, object, oneOf, optional, quote, required } from './node/schema';
 import { DEFAULT_HEARTBEAT } from './liveness';
 
 export const FAILBACK_MODES = ['auto', 'manual'] as const;

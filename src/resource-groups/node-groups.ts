@@ -2,13 +2,13 @@
  * The resource groups of one running node: the wiring of config, open
  * mirrored volumes, the iSCSI server, alias IPs, failure detection and
  * the witness into ResourceGroups and a ResourceGroupController.
- * TwinsanNode (src/node) builds one after its volumes are open and closes
+ * TwinsanNode (node/node.ts) builds one after its volumes are open and closes
  * it first on shutdown.
  */
 import type { Logger } from 'pino';
 import { AliasIpManager } from '../alias-ip';
-import type { MirroredVolumePort, NodeConfig, VolumeConfig } from '../node';
-import { volumeDevice } from '../node/volume-device';
+import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
+import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
 import { IscsiServer } from '../target/iscsi';
 import type { LogicalUnit, ScsiTargetDevice } from '../target/scsi';

@@ -38,7 +38,7 @@ export const PAIR_VOLUMES: Readonly<Record<PairVolume, { readonly id: string; re
   v2: { id: '0b7e9f42-5c3d-4e6a-8f21-9a4c7d1e2b22', owner: 'b' },
 };
 
-/** What GET /status answers (src/node/node.ts NodeStatus), as far as tests read it. */
+/** What GET /status answers (src/resource-groups/node/node.ts NodeStatus), as far as tests read it. */
 export interface PairNodeStatus {
   readonly nodeId: string;
   readonly state: string;

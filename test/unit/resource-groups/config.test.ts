@@ -3,7 +3,7 @@
  * front-end heartbeat, and how they relate to the volumes.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseNodeConfig } from '../../../src/node/config';
+import { ConfigError, parseNodeConfig } from '../../../src/resource-groups/node/config';
 
 function sample(): Record<string, any> {
   return {

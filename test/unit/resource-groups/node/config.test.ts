@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadNodeConfig, parseNodeConfig, redactConfig } from '../../../src/node/config';
+import { ConfigError, loadNodeConfig, parseNodeConfig, redactConfig } from '../../../../src/resource-groups/node/config';
 
 const SECRET = 'correct horse battery staple';
 
@@ -269,7 +269,7 @@ describe('loadNodeConfig', () => {
 
 describe('examples/', () => {
   it.each(['node-a', 'node-b'])('%s.json is a valid config whose peer is the other example', async (name) => {
-    const file = path.join(__dirname, '../../../examples', `${name}.json`);
+    const file = path.join(__dirname, '../../../../examples', `${name}.json`);
     const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
     const c = await parseNodeConfig(raw, { file, readSecretFile: async () => `${SECRET}\n` });
     const other = await parseNodeConfig(JSON.parse(await readFile(file.replace(name, name === 'node-a' ? 'node-b' : 'node-a'), 'utf8')), {

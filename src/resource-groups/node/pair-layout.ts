@@ -21,7 +21,7 @@
  * preferred, the other group standby, since the peer does not serve the
  * volume until it takes it over (step 4 moves these states on failover).
  */
-import { AluaGroupOptions, AluaOptions, AluaState } from '../target/scsi';
+import { AluaGroupOptions, AluaOptions, AluaState } from '../../target/scsi';
 
 export type Position = 1 | 2;
 

@@ -4,7 +4,7 @@
  * (mirror-factory.ts), and the node's unit tests hand it a fake.
  */
 import type { Logger } from 'pino';
-import type { BackingStore } from '../block';
+import type { BackingStore } from '../../block';
 
 export type VolumeRole = 'primary' | 'secondary';
 

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { APTPL_STATE_KIND, keepPeerReservations, ReplicatedReservationStore, reservationFilePath } from '../../../src/node';
-import type { ReservationSnapshot } from '../../../src/target/scsi';
+import { APTPL_STATE_KIND, keepPeerReservations, ReplicatedReservationStore, reservationFilePath } from '../../../../src/resource-groups/node';
+import type { ReservationSnapshot } from '../../../../src/target/scsi';
 
 const snapshot: ReservationSnapshot = { version: 1, generation: 3, aptpl: true, registrations: [], reservation: null, scsi2: null };
 

@@ -4,10 +4,10 @@
  * and an iSCSI target, LUN 0, for each primary volume, whose writes go
  * through the mirror's write-through-both store.
  *
- * src/node is the composition root of the pair until step 4: the only
+ * src/resource-groups/node is the composition root of the pair: the only
  * place that imports both src/mirror and src/target (which never import
- * each other). Step 4 folds it into src/resource-groups, which will own the
- * same wiring per resource group and move it on failover; keep this thin.
+ * each other). Each resource group (../node-groups.ts) owns the wiring of
+ * its volumes and moves it on failover; this file stays thin.
  *
  * start() is all or nothing: if any step fails, what was started is closed
  * again before the error is thrown. close() is idempotent and stops in
@@ -16,9 +16,9 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { NodeGroups } from '../resource-groups/node-groups';
-import { createWitness } from '../resource-groups/witness';
-import { IscsiServer } from '../target/iscsi';
+import { NodeGroups } from '../node-groups';
+import { createWitness } from '../witness';
+import { IscsiServer } from '../../target/iscsi';
 import type { NodeConfig, VolumeConfig } from './config';
 import type { MirrorFactory, MirrorNodePort, MirroredVolumePort } from './mirror-port';
 import { ownerAluaGroups, pairLayout, PairLayout } from './pair-layout';

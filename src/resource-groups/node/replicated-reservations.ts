@@ -11,7 +11,7 @@
  * step 4's job.
  */
 import type { Logger } from 'pino';
-import { FileReservationStore, parseSnapshot, ReservationSnapshot, ReservationStore } from '../target/scsi';
+import { FileReservationStore, parseSnapshot, ReservationSnapshot, ReservationStore } from '../../target/scsi';
 import type { MirroredVolumePort } from './mirror-port';
 
 export const APTPL_STATE_KIND = 'aptpl-reservations';

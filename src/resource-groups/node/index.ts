@@ -1,6 +1,6 @@
 /**
- * The two-node process (`twinsan node`): composition root of mirror and
- * target until step 4 folds it into src/resource-groups.
+ * The two-node process (`twinsan node`): composition root of mirror,
+ * target, alias IPs and resource groups.
  */
 export { TwinsanNode, lunUrl } from './node';
 export { APTPL_STATE_KIND, ReplicatedReservationStore, keepPeerReservations, reservationFilePath } from './replicated-reservations';

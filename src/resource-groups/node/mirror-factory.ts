@@ -1,10 +1,10 @@
 /**
  * The real mirror engine behind the node's MirrorNodePort, and what counts
- * as "in sync" in its status. The one file of src/node that names
+ * as "in sync" in its status. The one file of src/resource-groups/node that names
  * src/mirror's classes.
  */
-import { MirrorNode } from '../mirror';
-import type { MirrorStatus } from '../mirror';
+import { MirrorNode } from '../../mirror';
+import type { MirrorStatus } from '../../mirror';
 import type { MirrorFactory } from './mirror-port';
 
 export const createMirrorNode: MirrorFactory = (options) => new MirrorNode(options);

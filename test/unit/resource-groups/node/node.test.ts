@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { MemoryBackingStore } from '../../../src/block';
-import { lunUrl, ownerAluaGroups, pairLayout, parseNodeConfig, TwinsanNode } from '../../../src/node';
-import type { MirrorFactory, MirrorNodeOptions, NodeConfig, OpenVolumeOptions } from '../../../src/node';
-import { freePort } from '../../../scripts/lib/ports.mjs';
+import { MemoryBackingStore } from '../../../../src/block';
+import { lunUrl, ownerAluaGroups, pairLayout, parseNodeConfig, TwinsanNode } from '../../../../src/resource-groups/node';
+import type { MirrorFactory, MirrorNodeOptions, NodeConfig, OpenVolumeOptions } from '../../../../src/resource-groups/node';
+import { freePort } from '../../../../scripts/lib/ports.mjs';
 
 const silent = pino({ level: 'silent' });
 

@@ -19,7 +19,7 @@ import {
   resolveHeartbeat,
   resolveResourceGroups,
   resourceGroupIssues,
-} from '../resource-groups/config';
+} from '../config';
 import { pairLayout } from './pair-layout';
 import {
   Issue,

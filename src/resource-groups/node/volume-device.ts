@@ -6,8 +6,8 @@
  * serving a volume: as its owner at start-up, or on a resource-group takeover.
  */
 import type { Logger } from 'pino';
-import type { IscsiServer } from '../target/iscsi';
-import { AluaOptions, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
+import type { IscsiServer } from '../../target/iscsi';
+import { AluaOptions, LogicalUnit, ScsiTargetDevice } from '../../target/scsi';
 import type { VolumeConfig } from './config';
 import type { MirroredVolumePort } from './mirror-port';
 import { ReplicatedReservationStore } from './replicated-reservations';
