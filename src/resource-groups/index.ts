@@ -18,3 +18,4 @@ export type { AliasIpConfig, FailbackMode, HeartbeatConfig, ResourceGroupConfig 
 export { DEFAULT_HEARTBEAT } from './liveness';
 export type { PeerState as PeerLiveness } from './liveness';
 export * as witness from './witness';
+export * from './control';
