@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --rounds N] [--size BYTES] [--only twinsan|tgt] [--sections io,latency,memory,mirror]
-//                  [--out FILE] [--quick]
+//                  [--workloads read-1m-qd8,...] [--out FILE] [--quick]
 //
 // twinsan next to tgt on the same machine, the same clients, the same run.
 //
@@ -71,6 +71,7 @@ const { values: opts } = parseArgs({
     size: { type: 'string', default: String(1024 * MiB) },
     only: { type: 'string' },
     sections: { type: 'string', default: SECTIONS.join(',') },
+    workloads: { type: 'string' },
     out: { type: 'string' },
     quick: { type: 'boolean', default: false },
     dir: { type: 'string', default: '/dev/shm' },
@@ -79,7 +80,7 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log('usage: npm run bench -- [--rounds N] [--size BYTES] [--only twinsan|tgt] [--sections io,latency,memory,mirror] [--out FILE] [--quick] [--dir DIR]');
+  console.log('usage: npm run bench -- [--rounds N] [--size BYTES] [--only twinsan|tgt] [--sections io,latency,memory,mirror] [--workloads ID,...] [--out FILE] [--quick] [--dir DIR]');
   process.exit(0);
 }
 
@@ -97,6 +98,7 @@ if (!Number.isSafeInteger(size) || size < 64 * MiB || size % MiB !== 0) fail('--
 const targetsWanted = opts.only ? [opts.only] : ['twinsan', 'tgt'];
 for (const t of targetsWanted) if (!['twinsan', 'tgt'].includes(t)) fail('--only must be twinsan or tgt');
 const scale = opts.quick ? 0.25 : 1;
+const workloadsWanted = opts.workloads ? opts.workloads.split(',').filter(Boolean) : null;
 
 /* ---------------- workloads ---------------- */
 
@@ -112,6 +114,8 @@ const WORKLOADS = [
   { id: 'lat-4k-qd1', section: 'latency', client: 'qemu-img', write: false, bs: 4 * KiB, depth: 1, count: 10_000, step: STRIDE_4K, metric: 'us/op', higher: false },
   { id: 'lat-4k-qd1-mini', section: 'latency', client: 'mini', bs: 4 * KiB, count: 10_000, metric: 'us p50', higher: false },
 ];
+
+for (const id of workloadsWanted ?? []) if (!WORKLOADS.some((w) => w.id === id)) fail(`unknown workload ${id} (one of ${WORKLOADS.map((w) => w.id).join(', ')})`);
 
 async function qemuBench(url, w) {
   const count = Math.max(w.depth * 10, Math.round(w.count * scale));
@@ -199,7 +203,7 @@ async function rssOf(pid) {
 /* ---------------- section io + latency ---------------- */
 
 async function ioSections(workDir, results) {
-  const wanted = WORKLOADS.filter((w) => sections.includes(w.section));
+  const wanted = WORKLOADS.filter((w) => sections.includes(w.section) && (!workloadsWanted || workloadsWanted.includes(w.id)));
   if (wanted.length === 0) return;
   if (!findTool('qemu-img') || !hasQemuIscsiDriver() || !findTool('iscsi-perf')) fail(`qemu-img with its iSCSI driver and iscsi-perf are needed. ${INSTALL_HINT}`);
   if (targetsWanted.includes('tgt') && process.getuid?.() !== 0) fail('tgtd needs root');

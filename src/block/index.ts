@@ -3,3 +3,4 @@ export { MemoryBackingStore } from './memory-store';
 export { FileBackingStore } from './file-store';
 export type { FileStoreOptions } from './file-store';
 export { DIRECT_IO_ALIGNMENT } from './direct-io';
+export { isPooledReadBuffer, releaseReadBuffer } from './io-buffers';

@@ -370,8 +370,11 @@ export class Connection implements PduSink {
 
   /* ---------------- output (PduSink) ---------------- */
 
-  send(bhs: Buffer, data: readonly Buffer[] = [], dataLength = 0): void {
-    if (this.state === ConnectionState.CLOSED || this.socket.destroyed) return;
+  send(bhs: Buffer, data: readonly Buffer[] = [], dataLength = 0, onSent?: () => void): void {
+    if (this.state === ConnectionState.CLOSED || this.socket.destroyed) {
+      onSent?.();
+      return;
+    }
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
@@ -384,10 +387,18 @@ export class Connection implements PduSink {
     s.write(bhs);
     if (this.headerDigest) s.write(digestBuffer([bhs.subarray(0, BHS_LENGTH)]));
     if (dataLength > 0) {
-      for (const d of data) s.write(d);
+      // The digest is computed now, from data still untouched.
+      const digest = this.dataDigest ? digestBuffer(data, padLength(dataLength)) : null;
       const pad = padLength(dataLength);
+      const last = data.length - 1;
+      for (let i = 0; i < last; i++) s.write(data[i]!);
+      // Callbacks run in write order, after libuv is done with the buffer (or the socket dropped it).
+      if (last >= 0) s.write(data[last]!, onSent && (() => onSent()));
+      else onSent?.();
       if (pad) s.write(PAD.subarray(0, pad));
-      if (this.dataDigest) s.write(digestBuffer(data, pad));
+      if (digest) s.write(digest);
+    } else {
+      onSent?.();
     }
     if (s.writableLength > HIGH_WATER_BYTES && !this.readingPaused) {
       this.readingPaused = true;

@@ -47,8 +47,12 @@ export interface SessionDataParams {
 
 /** What a session needs from its connection. */
 export interface PduSink {
-  /** Queue a PDU for sending (header digest, padding and data digest are added by the sink). */
-  send(bhs: Buffer, data?: readonly Buffer[], dataLength?: number): void;
+  /**
+   * Queue a PDU for sending (header digest, padding and data digest are added
+   * by the sink). `onSent` runs once the socket no longer needs `data`
+   * (taken by the kernel, or dropped with the connection).
+   */
+  send(bhs: Buffer, data?: readonly Buffer[], dataLength?: number, onSent?: () => void): void;
   /** StatSN for a PDU that consumes one. */
   takeStatSN(): number;
   /** StatSN for a PDU that does not consume one (R2T, NOP-In ping, Data-In without status). */
@@ -388,7 +392,10 @@ export class Session {
 
   private complete(task: Task, resp: ScsiResponse): void {
     this.finish(task);
-    if (task.aborted || this.closed) return;
+    if (task.aborted || this.closed) {
+      resp.release?.();
+      return;
+    }
     const edtl = task.edtl;
     if (task.isRead || (!task.isWrite && resp.dataIn)) {
       const data = resp.dataIn ?? EMPTY;
@@ -397,7 +404,8 @@ export class Session {
       const underflow = data.length < edtl;
       const residualCount = overflow ? data.length - edtl : edtl - data.length;
       const piggyback = resp.sense === null && send > 0;
-      if (send > 0) this.sendDataIn(task, data, send, piggyback ? resp.status : null, { overflow, underflow, residualCount });
+      if (send > 0) this.sendDataIn(task, data, send, piggyback ? resp.status : null, { overflow, underflow, residualCount }, resp.release);
+      else resp.release?.();
       if (!piggyback) {
         this.sendResponse(task, resp, { overflow, underflow, residualCount });
       }
@@ -420,6 +428,7 @@ export class Session {
     length: number,
     status: number | null,
     residual: { overflow: boolean; underflow: boolean; residualCount: number },
+    release: (() => void) | undefined,
   ): void {
     const sink = this.sink!;
     const mrdsl = sink.maxSendDataSegmentLength;
@@ -450,6 +459,8 @@ export class Session {
         }),
         [data.subarray(offset, offset + n)],
         n,
+        // Writes complete in order: once the last PDU's data is taken, all of it is.
+        last ? release : undefined,
       );
       offset += n;
     }

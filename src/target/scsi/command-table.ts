@@ -83,6 +83,8 @@ export interface CommandResult {
   readonly status?: ScsiStatus;
   /** Data-in, already cut to the allocation length. */
   readonly dataIn?: Buffer | null;
+  /** dataIn is lent: see ScsiResponse.release. */
+  readonly release?: () => void;
 }
 
 export interface PreparedCommand {

@@ -1,7 +1,8 @@
 /**
  * READ (6/10/12/16), WRITE (6/10/12/16) and WRITE AND VERIFY (10/12/16).
  *
- * Hot path: READ returns the one Buffer the store produced; WRITE hands the
+ * Hot path: READ returns the one Buffer the store produced (lent to the
+ * transport, which releases it once sent, when the store's pool lent it); WRITE hands the
  * data-out vector (trimmed to the CDB's length, never concatenated) to
  * store.writev.
  *
@@ -12,7 +13,8 @@
  * completed write, so a plain read already returns what is on the medium
  * (and durability of earlier writes is SYNCHRONIZE CACHE's business).
  */
-import { CommandRow, DataDirection, luCommand, ReservationClass } from './command-table';
+import { isPooledReadBuffer, releaseReadBuffer } from '../../block';
+import { CommandResult, CommandRow, DataDirection, luCommand, ReservationClass } from './command-table';
 import { EMPTY, firstDifference } from './data';
 import { invalidCdbField, ScsiFailure } from './failures';
 import { ioFailure, IoDirection } from './io-errors';
@@ -144,8 +146,14 @@ function readRow(name: string, opcode: number, layout: CdbLayout, usage: readonl
     reservation: ReservationClass.READ,
     usage,
     parse: (cdb, ctx) => parseRead(cdb, ctx.lu, layout),
-    execute: async (req, ctx) => ({ dataIn: await executeRead(req, ctx.lu) }),
+    execute: async (req, ctx) => readResult(await executeRead(req, ctx.lu)),
   });
+}
+
+/** A READ's data, lent to the transport when it came from the block layer's pool. */
+function readResult(dataIn: Buffer): CommandResult {
+  if (!isPooledReadBuffer(dataIn)) return { dataIn };
+  return { dataIn, release: () => releaseReadBuffer(dataIn) };
 }
 
 function writeRow(name: string, opcode: number, layout: CdbLayout, usage: readonly number[]): CommandRow {

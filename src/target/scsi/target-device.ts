@@ -316,8 +316,8 @@ function goodResponse(result: CommandResult, progress: Progress): ScsiResponse {
   // Built without a conditional spread: this runs for every command.
   const status = result.status ?? ScsiStatus.GOOD;
   const dataIn = result.dataIn ?? null;
-  if (progress.dataOutExpected === undefined) return { status, sense: null, dataIn };
-  return { status, sense: null, dataIn, dataOutExpected: progress.dataOutExpected };
+  if (progress.dataOutExpected === undefined) return { status, sense: null, dataIn, release: result.release };
+  return { status, sense: null, dataIn, release: result.release, dataOutExpected: progress.dataOutExpected };
 }
 
 function unitAttentionResponse(ua: UnitAttentionCondition, format: SenseFormat): ScsiResponse {

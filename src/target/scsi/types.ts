@@ -71,6 +71,13 @@ export interface ScsiResponse {
    */
   readonly dataIn: Buffer | null;
   /**
+   * Set when dataIn is lent from a buffer pool (READ): the transport calls it
+   * once it no longer needs dataIn (the socket has taken the data, or the
+   * response was dropped), and must not touch dataIn afterwards. Not calling
+   * it is safe, only slower.
+   */
+  readonly release?: () => void;
+  /**
    * For data-out commands: the number of data-out bytes the CDB called for,
    * so the transport can report an overflow or underflow residual. Set on
    * GOOD and on CHECK CONDITION once the CDB was parsed (a data-out shorter

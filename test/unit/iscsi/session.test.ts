@@ -417,6 +417,20 @@ describe('reads', () => {
     expect((await c.run({ cdb: TEST_UNIT_READY, edtl: 0 })).status).toBe(0);
   });
 
+  it('releases data-in lent by the device once, after its Data-In went out', async () => {
+    const { t, c } = await session({ MaxRecvDataSegmentLength: 1024 });
+    const data = pattern(8 * BLOCK, 25);
+    let releases = 0;
+    t.device.script(0x28, () => ({ status: 0, sense: null, dataIn: data, release: () => releases++ }));
+    const r = await c.run({ cdb: read10(0, 8), read: true, edtl: data.length });
+    expect(r.dataIns).toHaveLength(4);
+    expect(r.dataIn).toEqual(data);
+    await vi.waitFor(() => expect(releases).toBe(1));
+    // Nothing sent (expected length 0): released all the same.
+    await c.run({ cdb: read10(0, 8), read: true, edtl: 0 });
+    await vi.waitFor(() => expect(releases).toBe(2));
+  });
+
   it('sends Data-In then a separate SCSI Response when the device returns data with sense', async () => {
     const { t, c } = await session({});
     const sense = Buffer.alloc(18);
