@@ -59,7 +59,8 @@ export interface ConnectionTimers {
 export interface ConnectionHost {
   readonly log: Logger;
   readonly timers: ConnectionTimers;
-  newLoginMachine(): LoginMachine;
+  /** A login machine for a connection that reached us at `localAddress` (targets bound to portals are found only there). */
+  newLoginMachine(localAddress: string, localPort: number): LoginMachine;
   /** Look up the session a non-leading login wants to join (TSIH != 0). */
   findSession(tsih: number): Session | null;
   /** Create (or reinstate) the session for a completed leading login. */
@@ -247,7 +248,7 @@ export class Connection implements PduSink {
         this.sendLoginFailure(pdu, status);
         return;
       }
-      this.login = this.host.newLoginMachine();
+      this.login = this.host.newLoginMachine(this.localAddress, this.localPort);
     }
     const machine = this.login;
     const req: LoginRequestPdu = {

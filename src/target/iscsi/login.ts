@@ -68,6 +68,12 @@ export interface TargetLoginPolicy {
   initiatorAllowed(initiatorName: string): boolean;
   /** Present: CHAP is required for this target. */
   chap?: ChapCredentials;
+  /**
+   * False when the target is served, but not at the portal this connection
+   * reached (a resource group's target at a node's own address): the login
+   * is refused as "not found at this address". Absent: served everywhere.
+   */
+  atThisPortal?: boolean;
 }
 
 /** What the admission hook is told about a login about to proceed. */
@@ -122,6 +128,7 @@ export const LoginFailure = {
   MISSING_TARGET_NAME: 'missing-target-name',
   UNSUPPORTED_SESSION_TYPE: 'unsupported-session-type',
   TARGET_NOT_FOUND: 'target-not-found',
+  TARGET_NOT_AT_PORTAL: 'target-not-at-portal',
   INITIATOR_NOT_AUTHORIZED: 'initiator-not-authorized',
   AUTHENTICATION_FAILED: 'authentication-failed',
   AUTHENTICATION_REQUIRED: 'authentication-required',
@@ -153,6 +160,8 @@ export const LOGIN_FAILURE_STATUS: Readonly<Record<LoginFailure, LoginStatusCode
   [LoginFailure.MISSING_TARGET_NAME]: { statusClass: 0x02, statusDetail: 0x07 },
   [LoginFailure.UNSUPPORTED_SESSION_TYPE]: { statusClass: 0x02, statusDetail: 0x09 },
   [LoginFailure.TARGET_NOT_FOUND]: { statusClass: 0x02, statusDetail: 0x03 },
+  // RFC 7143 §11.13.5: 0203 "the requested ITN does not exist at this address".
+  [LoginFailure.TARGET_NOT_AT_PORTAL]: { statusClass: 0x02, statusDetail: 0x03 },
   [LoginFailure.INITIATOR_NOT_AUTHORIZED]: { statusClass: 0x02, statusDetail: 0x02 },
   [LoginFailure.AUTHENTICATION_FAILED]: AUTHENTICATION_FAILURE,
   [LoginFailure.AUTHENTICATION_REQUIRED]: AUTHENTICATION_FAILURE,
@@ -333,6 +342,7 @@ export class LoginMachine {
       if (!targetName) abort(LoginFailure.MISSING_TARGET_NAME, 'normal session login has no TargetName');
       policy = this.ctx.findTarget(targetName);
       if (!policy) abort(LoginFailure.TARGET_NOT_FOUND, `no target ${targetName}`);
+      if (policy.atThisPortal === false) abort(LoginFailure.TARGET_NOT_AT_PORTAL, `${targetName} is not served at this portal`);
       if (!policy.initiatorAllowed(initiatorName)) abort(LoginFailure.INITIATOR_NOT_AUTHORIZED, `${initiatorName} may not log in to ${targetName}`);
     }
     const credentials = policy ? (policy.chap ?? null) : (this.ctx.discoveryChap ?? null);

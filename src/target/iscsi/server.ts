@@ -89,8 +89,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
 
   /** The targets SendTargets lists to a connection made to `localAddress`: those without portals, and those with it among theirs. */
   targetsAt(localAddress: string, _localPort: number): Iterable<IscsiTarget> {
-    const address = plainAddress(localAddress);
-    return [...this.targets.values()].filter((t) => t.portals === undefined || t.portals.some((p) => plainAddress(p) === address));
+    return [...this.targets.values()].filter((t) => servedAt(t, localAddress));
   }
 
   /* ---------------- portals ---------------- */
@@ -136,7 +135,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
 
   /* ---------------- ConnectionHost ---------------- */
 
-  newLoginMachine(): LoginMachine {
+  newLoginMachine(localAddress: string, _localPort: number): LoginMachine {
     return new LoginMachine({
       portalGroupTag: this.portalGroupTag,
       findTarget: (name: string) => {
@@ -147,6 +146,8 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
           ...(t.alias !== undefined ? { alias: t.alias } : {}),
           initiatorAllowed: (initiator: string) => initiatorAllowed(t, initiator),
           ...(t.chap ? { chap: t.chap } : {}),
+          // A resource group's target is reached only through its alias IPs, never a node's own address.
+          atThisPortal: servedAt(t, localAddress),
         };
       },
       discoveryChap: this.discoveryChap,
@@ -258,6 +259,13 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     await Promise.all([...this.connections].map((c) => c.shutdown()));
     await Promise.all(closed);
   }
+}
+
+/** Whether a connection made to `localAddress` reaches the target: it has no portals, or the address is one of them. */
+function servedAt(t: IscsiTarget, localAddress: string): boolean {
+  if (t.portals === undefined) return true;
+  const address = plainAddress(localAddress);
+  return t.portals.some((p) => plainAddress(p) === address);
 }
 
 /** An address as compared for portals: IPv4-mapped IPv6 as IPv4, lower case, without brackets. */

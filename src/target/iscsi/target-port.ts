@@ -44,8 +44,10 @@ export interface IscsiTarget {
   readonly allowedInitiators: readonly string[] | null;
   readonly chap?: ChapSecrets;
   /**
-   * The local addresses at which SendTargets lists this target (a resource
-   * group's alias IPs); undefined lists it at every address.
+   * The only local addresses at which this target can be reached (a
+   * resource group's alias IPs): SendTargets lists it only there, and a
+   * login reaching any other address is refused as not found at this
+   * address (0x0203). Undefined: every address.
    */
   readonly portals?: readonly string[];
 }

@@ -286,6 +286,12 @@ describe('first request checks', () => {
     expectFailure(m, r, LoginFailure.TARGET_NOT_FOUND, 0x02, 0x03);
   });
 
+  it('answers not found at this address for a target served only at other portals', () => {
+    const m = machine({ ctx: { findTarget: (name) => (name === TARGET ? { name, initiatorAllowed: () => true, atThisPortal: false } : null) } });
+    const r = m.step(request({ data: text(...FIRST) }));
+    expectFailure(m, r, LoginFailure.TARGET_NOT_AT_PORTAL, 0x02, 0x03);
+  });
+
   it('answers authorization failure for an initiator outside the ACL', () => {
     const m = machine({ allowed: ['iqn.1994-05.com.redhat:other'] });
     const r = m.step(request({ data: text(...FIRST) }));
