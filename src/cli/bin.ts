@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { labCommand } from './lab';
 import { nodeCommand } from './node-command';
 import { targetCommand } from './target-command';
 
@@ -8,6 +9,7 @@ const program = new Command('twinsan')
   .version(require('../../package.json').version as string)
   .addCommand(targetCommand())
   .addCommand(nodeCommand())
+  .addCommand(labCommand())
   .exitOverride();
 
 program.parseAsync(process.argv).catch((err: unknown) => {

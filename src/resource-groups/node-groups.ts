@@ -264,6 +264,7 @@ export class NodeGroups {
   }
 
   async start(): Promise<void> {
+    await this.removeLeftoverAliases();
     await this.heartbeat?.start();
     this.watch.start();
     await this.controller.start();
@@ -280,6 +281,24 @@ export class NodeGroups {
     this.retry.unref();
     this.replicate = setInterval(() => this.replicateLiveState(), this.o.config.heartbeat.intervalMs);
     this.replicate.unref();
+  }
+
+  /**
+   * A node process killed while serving leaves its alias IPs configured (the kernel keeps them), and
+   * its interface would go on answering ARP for addresses the peer has taken over. This node serves
+   * nothing yet, so they go before anything is decided; a group served here adds them again.
+   */
+  private async removeLeftoverAliases(): Promise<void> {
+    if (!this.aliases) return;
+    for (const rg of this.o.config.resourceGroups) {
+      for (const alias of rg.aliasIps) {
+        try {
+          if ((await this.aliases.remove(alias)).changed) this.o.log.warn({ rg: rg.name, alias }, `removed alias ${alias.address} left behind by an earlier run`);
+        } catch (err) {
+          this.o.log.warn({ rg: rg.name, alias, err }, `cannot check for a leftover alias ${alias.address}`);
+        }
+      }
+    }
   }
 
   status(): unknown {

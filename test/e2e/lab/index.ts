@@ -1,8 +1,9 @@
 /**
- * Network-namespace lab for e2e tests (alias IPs now, the failover tests of
- * step 4 next). Needs root; touches only namespaces it creates, named
- * `tsan-<run id>-<role>`, and tests use addresses from 198.18.0.0/15 and
- * fd00:7157::/64 only.
+ * Network-namespace lab for e2e tests. Needs root; touches only namespaces
+ * it creates, named `tsan-<run id>-<role>`, and tests use addresses from
+ * 198.18.0.0/15 and fd00:7157::/64 only. The namespace and bridge helpers
+ * themselves are product code in src/cli/lab (they build `twinsan lab`);
+ * netns.ts and lan.ts here add the tests' naming and stale cleanup.
  *
  * netns.ts
  *   requireRoot(what, tools?)            throws a clear error unless uid 0 and ip/tcpdump exist
@@ -15,6 +16,7 @@
  *     ns.sysctl(key, value)              per-namespace net.* sysctl
  *     ns.destroy()                       stop processes, kill leftovers inside, ip netns del
  *   exec(cmd, args, options)             a root-namespace command (used only for ip netns ...)
+ *   listNamespaces() / namespacePids(name) / deleteNamespace(name) / processAlive(pid)
  *
  * lan.ts
  *   createLan(runId, [{ name, ipv4?, ipv6?, learnUnsolicited? }])
