@@ -6,7 +6,7 @@
  * SIGUSR2 logs the node's status as one line.
  */
 import { Command } from 'commander';
-import { createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../resource-groups';
+import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../resource-groups';
 import { createLogger } from './logger';
 
 export interface NodeCommandOptions {
@@ -25,7 +25,7 @@ export function nodeCommand(): Command {
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
-  const config = await loadNodeConfig(opts.config);
+  const config = applyEnvOverrides(await loadNodeConfig(opts.config), process.env);
   const log = createLogger(opts.logLevel ?? process.env['TWINSAN_LOG_LEVEL'] ?? config.log.level, { node: config.nodeId });
   const node = new TwinsanNode(config, { log, createMirror: createMirrorNode, inSync: mirrorInSync });
 

@@ -25,6 +25,7 @@ export const MIRROR_ERROR_CODES = {
   EUNRELATED: 'the replicas share no generation (different volumes, or both newly created): refused',
   ETIMEDOUT: 'the peer did not answer a volume handshake in time',
   EIO: 'a local I/O or metadata failure',
+  ENOTSUP: 'the peer cannot do this: no handler for the control topic, or the link runs a protocol version without it',
 } as const;
 
 export type MirrorErrorCode = keyof typeof MIRROR_ERROR_CODES;

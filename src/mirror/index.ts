@@ -3,8 +3,9 @@
  * and MirroredVolume; the SCSI target sees only a volume's `store`, a
  * BackingStore (src/block). Nothing here imports src/target.
  */
-export { MirrorNode, parseHostPort, formatHostPort } from './node';
-export type { MirrorNodeOptions, MirrorNodeEvents } from './node';
+export { MirrorNode, parseHostPort, formatHostPort, CONTROL_SINCE_VERSION } from './node';
+export type { MirrorNodeOptions, MirrorNodeEvents, ControlHandler } from './node';
+export { OUR_VERSIONS as PROTOCOL_VERSIONS } from './protocol';
 export { MirroredVolume, VolumeState } from './volume/volume';
 export type { MirroredVolumeEvents } from './volume/volume';
 export type { ScsiStateListener } from './volume/scsi-state';

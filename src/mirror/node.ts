@@ -18,7 +18,8 @@ import { promises as fs } from 'node:fs';
 import { Logger } from 'pino';
 import { BackingStore, FileBackingStore } from '../block';
 import { MirrorError } from './errors';
-import { ChannelState, LinkAddress, LinkConfig, PeerChannel } from './link';
+import { ChannelState, LinkAddress, LinkConfig, PeerChannel, checkAck } from './link';
+import { BODY_TABLE, OUR_VERSIONS, VersionRange } from './protocol';
 import { VolumeMetadata, metadataPath } from './meta';
 import { MirrorTunables, resolveMirrorTunables } from './tunables';
 import { MirroredVolume, VolumeNodeContext } from './volume/volume';
@@ -36,7 +37,18 @@ export interface MirrorNodeOptions {
   readonly tunables?: Partial<MirrorTunables>;
   /** Opens a volume's backing store; FileBackingStore on spec.backingPath by default. */
   readonly openStore?: (spec: VolumeSpec) => Promise<BackingStore>;
+  /**
+   * The highest replication protocol version to offer (default: this release's highest). For
+   * rolling-upgrade tests and for running a new release next to an old one on purpose.
+   */
+  readonly maxProtocolVersion?: number;
 }
+
+/** The owner's answer to a control message: the reply's data (nothing: empty). */
+export type ControlHandler = (data: Buffer) => Buffer | void | Promise<Buffer | void>;
+
+/** The first protocol version that carries control messages. */
+export const CONTROL_SINCE_VERSION = BODY_TABLE.control.since;
 
 export type MirrorNodeEvents = {
   /** The peer became reachable ('up') or unreachable ('down'). */
@@ -90,6 +102,9 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
   private readonly dials: boolean;
   private suspendTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
+  /** The protocol versions this node offers. */
+  readonly protocolVersions: VersionRange;
+  private readonly controlHandlers = new Map<string, ControlHandler>();
 
   constructor(o: MirrorNodeOptions) {
     super();
@@ -106,6 +121,11 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
       throw new MirrorError('EINVAL', 'either every link has a peer address (this node dials) or none has (the peer dials)');
     }
     this.dials = dialled > 0;
+    const max = o.maxProtocolVersion ?? OUR_VERSIONS.max;
+    if (!Number.isInteger(max) || max < OUR_VERSIONS.min || max > OUR_VERSIONS.max) {
+      throw new MirrorError('EINVAL', `max protocol version ${String(max)} is outside the versions this release speaks (${OUR_VERSIONS.min}..${OUR_VERSIONS.max})`);
+    }
+    this.protocolVersions = { min: OUR_VERSIONS.min, max };
     const t = this.tunables;
     this.channel = new PeerChannel({
       nodeId: o.nodeId,
@@ -125,6 +145,7 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
       maxInFlightBytes: t.maxInFlightBytes,
       linkHighWaterBytes: t.linkHighWaterBytes,
       replayWindow: t.replayWindow,
+      versions: this.protocolVersions,
     });
     this.customStore = o.openStore !== undefined;
     this.openStore =
@@ -169,6 +190,40 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
   /** The channel's counters (links, requests in flight, resends), for diagnostics. */
   channelStats(): ReturnType<PeerChannel['stats']> {
     return this.channel.stats();
+  }
+
+  /** The protocol version the links to the peer run; null while none is up. */
+  get negotiatedVersion(): number | null {
+    return this.channel.negotiatedVersion;
+  }
+
+  /** Control messages reach the peer: a link is up and runs a version that carries them. */
+  get controlAvailable(): boolean {
+    const v = this.channel.negotiatedVersion;
+    return this.channel.state === ChannelState.UP && v !== null && v >= CONTROL_SINCE_VERSION;
+  }
+
+  /**
+   * Sends an opaque control message to the peer's handler of `topic` and resolves with its
+   * reply's data. Fails with UnsupportedByPeerError when the link runs a version without
+   * control messages, with RemoteError when the peer has no handler or its handler failed,
+   * and as any channel request fails (peer unavailable, timeout).
+   */
+  async sendControl(topic: string, data: Buffer): Promise<Buffer> {
+    if (this.closing) throw new MirrorError('EBADF', 'the mirror node is closed');
+    const reply = checkAck(await this.channel.request({ control: { topic, data } }));
+    const env = reply.envelope;
+    if (env.body !== 'control' || env.control.topic !== topic) throw new MirrorError('EPROTO', `the peer answered a ${topic} control message with ${String(env.body)}`);
+    return env.control.data;
+  }
+
+  /** Registers the handler of the peer's control messages of `topic` (one per topic); returns its removal. */
+  onControl(topic: string, handler: ControlHandler): () => void {
+    if (this.controlHandlers.has(topic)) throw new Error(`a control handler for ${topic} is already registered`);
+    this.controlHandlers.set(topic, handler);
+    return () => {
+      if (this.controlHandlers.get(topic) === handler) this.controlHandlers.delete(topic);
+    };
   }
 
   /**
@@ -265,6 +320,12 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
     ch.handle('verifyRequest', (b) => this.target(b.volumeId).handleVerifyRequest(b));
     ch.handle('scsiState', (b) => this.target(b.volumeId).handleScsiState(b));
     ch.handle('generationUpdate', (b) => this.target(b.volumeId).handleGenerationUpdate(b));
+    ch.handle('control', async (b) => {
+      const handler = this.controlHandlers.get(b.topic);
+      if (!handler) throw new MirrorError('ENOTSUP', `${this.nodeId} has no handler for ${JSON.stringify(b.topic)} control messages`);
+      const data = await handler(b.data);
+      return { control: { topic: b.topic, data: data ?? Buffer.alloc(0) } };
+    });
   }
 
   private onChannelState(to: ChannelState): void {

@@ -16,6 +16,7 @@ export type {
   Challenge,
   ChallengeResponse,
   Complete,
+  Control,
   Envelope,
   EnvelopeHeader,
   EnvelopeOf,

@@ -11,7 +11,12 @@
  */
 
 /** Versions of this protocol this release speaks (inclusive). */
-export const PROTOCOL_VERSION = { MIN: 1, MAX: 1 } as const;
+/**
+ * Versions of this protocol this release speaks (inclusive).
+ *   1: volumes, resync, verify, SCSI state.
+ *   2: adds Control (opaque messages between the nodes' owners).
+ */
+export const PROTOCOL_VERSION = { MIN: 1, MAX: 2 } as const;
 
 export const Role = { UNSPECIFIED: 0, PRIMARY: 1, SECONDARY: 2 } as const;
 /** A newer peer may send a value not listed in `Role` (proto3 enums are open). */
@@ -164,6 +169,12 @@ export interface GenerationUpdate {
   readonly reason?: string;
 }
 
+/** Since version 2: an opaque message for the mirror node's owner. */
+export interface Control {
+  readonly topic: string;
+  readonly data: Buffer;
+}
+
 /** Envelope.body members, by their (camelCase) oneof name. */
 export interface BodyMap {
   ack: Ack;
@@ -185,6 +196,7 @@ export interface BodyMap {
   scsiState: ScsiState;
   resize: Resize;
   generationUpdate: GenerationUpdate;
+  control: Control;
 }
 export type BodyKind = keyof BodyMap;
 
@@ -238,6 +250,7 @@ export const BODY_TABLE = {
   scsiState: { since: 1, scope: 'channel', payload: 'none' },
   resize: { since: 1, scope: 'channel', payload: 'none' },
   generationUpdate: { since: 1, scope: 'channel', payload: 'none' },
+  control: { since: 2, scope: 'channel', payload: 'none' },
 } as const satisfies { readonly [K in BodyKind]: BodyRule };
 
 export const BODY_KINDS = Object.keys(BODY_TABLE) as readonly BodyKind[];

@@ -31,7 +31,8 @@ export const REPLICATION_DESCRIPTOR: INamespace = {
                         "verifyDigests",
                         "scsiState",
                         "resize",
-                        "generationUpdate"
+                        "generationUpdate",
+                        "control"
                       ]
                     }
                   },
@@ -127,6 +128,10 @@ export const REPLICATION_DESCRIPTOR: INamespace = {
                     "generationUpdate": {
                       "type": "GenerationUpdate",
                       "id": 26
+                    },
+                    "control": {
+                      "type": "Control",
+                      "id": 27
                     }
                   }
                 },
@@ -506,6 +511,18 @@ export const REPLICATION_DESCRIPTOR: INamespace = {
                     "reason": {
                       "type": "string",
                       "id": 3
+                    }
+                  }
+                },
+                "Control": {
+                  "fields": {
+                    "topic": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "data": {
+                      "type": "bytes",
+                      "id": 2
                     }
                   }
                 }

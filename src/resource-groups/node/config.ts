@@ -20,6 +20,7 @@ import {
   resolveResourceGroups,
   resourceGroupIssues,
 } from '../config';
+import { PROTOCOL_VERSIONS } from '../../mirror';
 import { pairLayout } from './pair-layout';
 import {
   Issue,
@@ -87,17 +88,33 @@ export interface NodeConfig {
      * a survivor cannot promote its copy before its volume has left the session with the dead peer.
      */
     readonly degradeAfterMs: number | null;
+    /**
+     * The highest replication protocol version this node offers; null: this release's highest. For
+     * rolling-upgrade tests (TWINSAN_MAX_PROTOCOL_VERSION overrides it).
+     */
+    readonly maxProtocolVersion: number | null;
   };
   readonly volumes: readonly VolumeConfig[];
   readonly log: { readonly level: string };
-  /** Loopback status endpoint (GET /status); null: none. Replaced by the REST API in step 5. */
+  /** Loopback status endpoint (GET /status); null: none. */
   readonly status: { readonly listen: string } | null;
+  /** The REST API (src/api); null: none. */
+  readonly api: ApiConfig | null;
   /** Resource groups (src/resource-groups/config.ts); [] when none. */
   readonly resourceGroups: readonly ResourceGroupConfig[];
   /** The front-end heartbeat, the second failure-detection path next to the replication links. */
   readonly heartbeat: HeartbeatConfig;
   /** The resource-group witness: a Redis "host:port", or none (then takeover only after a clean shutdown, unless risky mode). */
   readonly witness: { readonly redis: string | null; readonly keyPrefix: string | null; readonly allowTakeoverWithoutWitness: boolean };
+}
+
+export interface ApiConfig {
+  /** "host:port" the API listens on. */
+  readonly listen: string;
+  /** Absolute path of the bearer token file (created with mode 0600 on first start). */
+  readonly tokenFile: string;
+  /** Absolute paths of the PEM certificate and key; null: plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
 }
 
 /** The config could not be used; `issues` holds every problem found. */
@@ -120,10 +137,16 @@ export const MIN_SECRET_BYTES = 16;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const NAME_PATTERN = NAME;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 /** RFC 7143 §4.2.7: iqn., eui. or naa. names (lower case iqn). */
 const ISCSI_NAME = /^(?:iqn\.\d{4}-\d{2}(?:\.[a-z0-9-]+)+(?::[^\s]+)?|eui\.[0-9A-F]{16}|naa\.[0-9A-F]{16}(?:[0-9A-F]{16})?)$/;
 const MAX_ISCSI_NAME_BYTES = 223;
+
+/** An iSCSI name this release accepts for a target (RFC 7143 §4.2.7, at most 223 bytes). */
+export function isIscsiName(v: unknown): v is string {
+  return typeof v === 'string' && ISCSI_NAME.test(v) && Buffer.byteLength(v) <= MAX_ISCSI_NAME_BYTES;
+}
 
 /** The status endpoint has no authentication, so it may only listen on a loopback address. */
 const loopbackHostPort = (v: unknown): string | null => {
@@ -158,6 +181,7 @@ export const NODE_CONFIG_SCHEMA = object({
       links: required(array(object({ local: required(endpoint), peer: required(endpoint) }), 2)),
       relativeTargetPortId: optional(portId),
       degradeAfterMs: optional(leaf(integerIn(10, 600_000))),
+      maxProtocolVersion: optional(leaf(integerIn(PROTOCOL_VERSIONS.min, PROTOCOL_VERSIONS.max))),
     }),
   ),
   volumes: required(
@@ -166,11 +190,7 @@ export const NODE_CONFIG_SCHEMA = object({
         id: required(leaf(matching(UUID, 'a UUID'))),
         name: required(leaf(matching(NAME, 'a volume name (1-64 of A-Z a-z 0-9 . _ -, not starting with . _ -)'))),
         iqn: required(
-          leaf((v) =>
-            typeof v === 'string' && ISCSI_NAME.test(v) && Buffer.byteLength(v) <= MAX_ISCSI_NAME_BYTES
-              ? null
-              : 'is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:suffix] in lower case, eui. or naa.)',
-          ),
+          leaf((v) => (isIscsiName(v) ? null : 'is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:suffix] in lower case, eui. or naa.)')),
         ),
         sizeBytes: required(leaf(integerIn(1, Number.MAX_SAFE_INTEGER))),
         thin: required(leaf(isBoolean)),
@@ -183,6 +203,13 @@ export const NODE_CONFIG_SCHEMA = object({
   ),
   log: optional(object({ level: optional(leaf(oneOf(LOG_LEVELS))) })),
   status: optional(object({ listen: required(leaf(loopbackHostPort)) })),
+  api: optional(
+    object({
+      listen: required(endpoint),
+      tokenFile: optional(leaf(isString)),
+      tls: optional(object({ cert: required(leaf(isString)), key: required(leaf(isString)) })),
+    }),
+  ),
   heartbeat: optional(HEARTBEAT_SCHEMA),
   resourceGroups: optional(RESOURCE_GROUPS_SCHEMA),
   witness: optional(
@@ -265,6 +292,7 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
       links: doc.peer.links.map((l) => ({ local: l.local, peer: l.peer })),
       relativeTargetPortId: peerRelativeTargetPortId,
       degradeAfterMs: doc.peer.degradeAfterMs ?? ((doc.resourceGroups ?? []).length > 0 ? 1000 : null),
+      maxProtocolVersion: doc.peer.maxProtocolVersion ?? null,
     },
     volumes: doc.volumes.map((v) => ({
       id: v.id.toLowerCase(),
@@ -280,6 +308,13 @@ export async function parseNodeConfig(raw: unknown, options: ParseOptions = {}):
     })),
     log: { level: doc.log?.level ?? 'info' },
     status: doc.status ? { listen: doc.status.listen } : null,
+    api: doc.api
+      ? {
+          listen: doc.api.listen,
+          tokenFile: path.resolve(baseDir, doc.api.tokenFile ?? path.join(dataDir, 'api.token')),
+          tls: doc.api.tls ? { cert: path.resolve(baseDir, doc.api.tls.cert), key: path.resolve(baseDir, doc.api.tls.key) } : null,
+        }
+      : null,
     resourceGroups,
     heartbeat: resolveHeartbeat(doc.heartbeat),
     witness: {
@@ -295,7 +330,15 @@ interface RawConfig {
   clusterId: string;
   dataDir: string;
   iscsi: { listen: string[]; portalGroupTag?: number; relativeTargetPortId?: number };
-  peer: { nodeId: string; secret?: string; secretFile?: string; links: { local: string; peer: string }[]; relativeTargetPortId?: number; degradeAfterMs?: number };
+  peer: {
+    nodeId: string;
+    secret?: string;
+    secretFile?: string;
+    links: { local: string; peer: string }[];
+    relativeTargetPortId?: number;
+    degradeAfterMs?: number;
+    maxProtocolVersion?: number;
+  };
   volumes: {
     id: string;
     name: string;
@@ -309,6 +352,7 @@ interface RawConfig {
   }[];
   log?: { level?: string };
   status?: { listen: string };
+  api?: { listen: string; tokenFile?: string; tls?: { cert: string; key: string } };
   heartbeat?: RawHeartbeat;
   resourceGroups?: RawResourceGroup[];
   witness?: { redis?: string; keyPrefix?: string; allowTakeoverWithoutWitness?: boolean };
@@ -340,6 +384,7 @@ function crossChecks(doc: RawConfig): Issue[] {
   doc.iscsi.listen.forEach((l, i) => listen(`iscsi.listen[${i}]`, l));
   doc.peer.links.forEach((l, i) => listen(`peer.links[${i}].local`, l.local));
   if (doc.status) listen('status.listen', doc.status.listen);
+  if (doc.api) listen('api.listen', doc.api.listen);
   if (doc.heartbeat?.local !== undefined) listen('heartbeat.local', doc.heartbeat.local);
 
   const seen = { id: new Map<string, number>(), name: new Map<string, number>(), iqn: new Map<string, number>(), backing: new Map<string, number>() };
@@ -389,6 +434,22 @@ async function resolveSecret(
     fail([{ key: 'peer.secretFile', problem: `${quote(peer.secretFile)} holds a secret shorter than ${MIN_SECRET_BYTES} bytes` }]);
   }
   return secret;
+}
+
+/** TWINSAN_MAX_PROTOCOL_VERSION: peer.maxProtocolVersion for one run (rolling-upgrade tests). */
+export const MAX_PROTOCOL_VERSION_ENV = 'TWINSAN_MAX_PROTOCOL_VERSION';
+
+/** The config with what the environment overrides; throws ConfigError naming a bad variable. */
+export function applyEnvOverrides(config: NodeConfig, env: Readonly<Record<string, string | undefined>>): NodeConfig {
+  const raw = env[MAX_PROTOCOL_VERSION_ENV];
+  if (raw === undefined || raw === '') return config;
+  const max = Number(raw);
+  if (!/^\d+$/.test(raw) || max < PROTOCOL_VERSIONS.min || max > PROTOCOL_VERSIONS.max) {
+    throw new ConfigError(config.file, [
+      { key: '', problem: `${MAX_PROTOCOL_VERSION_ENV}=${JSON.stringify(raw)} is not a protocol version in ${PROTOCOL_VERSIONS.min}..${PROTOCOL_VERSIONS.max}` },
+    ]);
+  }
+  return { ...config, peer: { ...config.peer, maxProtocolVersion: max } };
 }
 
 /** For messages and logs: the config without its secret. */

@@ -5,9 +5,9 @@
 export { TwinsanNode, lunUrl } from './node';
 export { APTPL_STATE_KIND, ReplicatedReservationStore, keepPeerReservations, reservationFilePath } from './replicated-reservations';
 export type { NodeDeps, NodeStatus, ServedTarget, VolumeStatus } from './node';
-export { ConfigError, LOG_LEVELS, MIN_SECRET_BYTES, NODE_CONFIG_SCHEMA, loadNodeConfig, parseNodeConfig, redactConfig } from './config';
-export type { LinkConfig, NodeConfig, ParseOptions, VolumeConfig } from './config';
+export { ConfigError, LOG_LEVELS, MAX_PROTOCOL_VERSION_ENV, applyEnvOverrides, MIN_SECRET_BYTES, NODE_CONFIG_SCHEMA, loadNodeConfig, parseNodeConfig, redactConfig } from './config';
+export type { ApiConfig, LinkConfig, NodeConfig, ParseOptions, VolumeConfig } from './config';
 export { ownerAluaGroups, pairLayout } from './pair-layout';
 export type { PairLayout, PairMember, Position } from './pair-layout';
-export type { MirrorFactory, MirrorNodeOptions, MirrorNodePort, MirroredVolumePort, OpenVolumeOptions, VolumeRole } from './mirror-port';
+export type { MirrorFactory, MirrorNodeOptions, MirrorNodePort, MirroredVolumePort, OpenVolumeOptions, VerifyResult, VolumeRole } from './mirror-port';
 export { createMirrorNode, mirrorInSync } from './mirror-factory';

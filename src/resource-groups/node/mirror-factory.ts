@@ -7,7 +7,15 @@ import { MirrorNode } from '../../mirror';
 import type { MirrorStatus } from '../../mirror';
 import type { MirrorFactory } from './mirror-port';
 
-export const createMirrorNode: MirrorFactory = (options) => new MirrorNode(options);
+export const createMirrorNode: MirrorFactory = (options) => {
+  const node = new MirrorNode(options);
+  return Object.assign(node, {
+    onPeer(cb: (state: 'up' | 'down') => void): () => void {
+      node.on('peer', cb);
+      return () => node.off('peer', cb);
+    },
+  });
+};
 
 /** Both replicas hold the same data and writes are replicated: in-sync, and this replica is consistent. */
 export function mirrorInSync(status: unknown): boolean {

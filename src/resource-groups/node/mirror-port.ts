@@ -18,6 +18,8 @@ export interface MirrorNodeOptions {
   readonly log: Logger;
   /** Mirror tunables the node config sets (the rest keep the mirror's defaults). */
   readonly tunables?: { readonly degradeAfterMs?: number; readonly heartbeatMs?: number; readonly deadMs?: number };
+  /** The highest replication protocol version to offer (rolling-upgrade tests); default: the release's highest. */
+  readonly maxProtocolVersion?: number;
 }
 
 export interface OpenVolumeOptions {
@@ -38,6 +40,17 @@ export interface MirrorNodePort {
   readonly peerState: unknown;
   /** Counters of the replication links (passed through to status). */
   channelStats?(): unknown;
+  /** The replication protocol versions offered, and the one the links run (null: none up). */
+  readonly protocolVersions: { readonly min: number; readonly max: number };
+  readonly negotiatedVersion: number | null;
+  /** Control messages reach the peer (a link is up and runs a version that has them). */
+  readonly controlAvailable: boolean;
+  /** An opaque message to the peer's handler of `topic`; resolves with its reply. */
+  sendControl(topic: string, data: Buffer): Promise<Buffer>;
+  /** Handles the peer's control messages of `topic`; returns the removal. */
+  onControl(topic: string, handler: (data: Buffer) => Buffer | void | Promise<Buffer | void>): () => void;
+  /** Calls `cb` whenever the peer becomes reachable or unreachable; returns the removal. */
+  onPeer(cb: (state: 'up' | 'down') => void): () => void;
 }
 
 export interface MirroredVolumePort {
@@ -51,7 +64,15 @@ export interface MirroredVolumePort {
   replicateScsiState(kind: string, json: Buffer): Promise<void>;
   /** Calls `cb` with each snapshot the peer sends; returns an unsubscribe function. */
   onScsiState(cb: (kind: string, json: Buffer) => void): () => void;
+  /** Online verify against the peer's copy (needs the volume in sync); with resyncDifferences the differing regions are resynced. */
+  verify(options: { readonly algorithm?: 'sha256' | 'crc32c'; readonly resyncDifferences?: boolean }): Promise<VerifyResult>;
   close(): Promise<void>;
+}
+
+export interface VerifyResult {
+  readonly regionsChecked: number;
+  readonly differing: readonly { readonly offset: number; readonly length: number }[];
+  readonly resynced: boolean;
 }
 
 export type MirrorFactory = (options: MirrorNodeOptions) => MirrorNodePort;

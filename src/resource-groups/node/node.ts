@@ -130,6 +130,7 @@ export class TwinsanNode {
       secret: c.peer.secret,
       links: c.peer.links,
       ...(c.peer.degradeAfterMs !== null ? { tunables: this.mirrorTunables(c.peer.degradeAfterMs) } : {}),
+      ...(c.peer.maxProtocolVersion !== null ? { maxProtocolVersion: c.peer.maxProtocolVersion } : {}),
       log: this.log,
     });
     await this.mirror.start();

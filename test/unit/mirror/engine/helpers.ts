@@ -204,7 +204,9 @@ function gatedOpener(stores: Map<string, GatedStore>): (spec: VolumeSpec) => Pro
 }
 
 /** node-a (listens) and node-b (dials through one proxy per link), started. */
-export async function nodePair(opts: { links?: number; tunables?: Partial<MirrorTunables>; startB?: boolean } = {}): Promise<Pair> {
+export async function nodePair(
+  opts: { links?: number; tunables?: Partial<MirrorTunables>; startB?: boolean; maxProtocolVersion?: { a?: number; b?: number } } = {},
+): Promise<Pair> {
   const links = opts.links ?? 2;
   const tunables = { ...FAST, ...opts.tunables };
   const proxies = await Promise.all(Array.from({ length: links }, () => LinkProxy.start()));
@@ -220,6 +222,7 @@ export async function nodePair(opts: { links?: number; tunables?: Partial<Mirror
       log: testLog,
       tunables,
       openStore: gatedOpener(storesA),
+      ...(opts.maxProtocolVersion?.a !== undefined ? { maxProtocolVersion: opts.maxProtocolVersion.a } : {}),
     });
   const makeB = (): MirrorNode =>
     new MirrorNode({
@@ -231,6 +234,7 @@ export async function nodePair(opts: { links?: number; tunables?: Partial<Mirror
       log: testLog,
       tunables,
       openStore: gatedOpener(storesB),
+      ...(opts.maxProtocolVersion?.b !== undefined ? { maxProtocolVersion: opts.maxProtocolVersion.b } : {}),
     });
   const startA = async (node: MirrorNode): Promise<void> => {
     await node.start();

@@ -17,7 +17,7 @@ import {
   RequestTimeoutError,
   checkAck,
 } from '../../../../src/mirror/link';
-import { Complete, Write, encodeFrame } from '../../../../src/mirror/protocol';
+import { Complete, PROTOCOL_VERSION, Write, encodeFrame } from '../../../../src/mirror/protocol';
 import { RawPeer, allLinksUp, channelPair, newChannel, newerEnvelopeType, nextEvent, sleep, waitFor } from './helpers';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -82,7 +82,7 @@ describe('PeerChannel over two loopback links', () => {
     expectExactlyOnce(seen, N);
     const links = a.stats().links;
     for (const l of links) expect(l.framesSent, `link ${l.index}`).toBeGreaterThan(N / 10);
-    expect(a.stats()).toMatchObject({ inFlight: 0, queued: 0, awaitingResend: 0, state: 'up', negotiatedVersion: 1 });
+    expect(a.stats()).toMatchObject({ inFlight: 0, queued: 0, awaitingResend: 0, state: 'up', negotiatedVersion: PROTOCOL_VERSION.MAX });
   });
 
   it('keeps the connection dialled by the lower node id on every link', async () => {
@@ -283,7 +283,7 @@ describe('PeerChannel over two loopback links', () => {
       expect(l.rttMs).toBeGreaterThanOrEqual(0);
       expect(l.rttMs).toBeLessThan(1_000);
       expect(l.up).toBe(true);
-      expect(l.version).toBe(1);
+      expect(l.version).toBe(PROTOCOL_VERSION.MAX);
     }
   });
 

@@ -71,6 +71,7 @@ const SAMPLES: { readonly [K in BodyKind]: BodyMap[K] } = {
   scsiState: { volumeId: 'vol-a', kind: 'reservations', json: Buffer.from('{"holder":null}'), version: 2 ** 40 + 1 },
   resize: { volumeId: 'vol-a', sizeBytes: 2 ** 43 },
   generationUpdate: { volumeId: 'vol-a', generations: { current: 'c1', bitmap: '', history: ['c0'] }, reason: 'resync-done' },
+  control: { topic: 'cluster-config', data: Buffer.from('{"version":3}') },
 };
 
 describe('replication schema', () => {

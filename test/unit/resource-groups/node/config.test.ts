@@ -6,7 +6,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadNodeConfig, parseNodeConfig, redactConfig } from '../../../../src/resource-groups/node/config';
+import { PROTOCOL_VERSIONS } from '../../../../src/mirror';
+import { ConfigError, MAX_PROTOCOL_VERSION_ENV, applyEnvOverrides, loadNodeConfig, parseNodeConfig, redactConfig } from '../../../../src/resource-groups/node/config';
 
 const SECRET = 'correct horse battery staple';
 
@@ -214,6 +215,30 @@ describe('parseNodeConfig', () => {
     expect(await problems(raw)).toEqual(['node-a.json: status.listen: "0.0.0.0:8080" is not a loopback address (127.x.x.x, ::1 or localhost)']);
     raw.status = { listen: '127.0.0.1:8080' };
     expect((await parseNodeConfig(raw)).status).toEqual({ listen: '127.0.0.1:8080' });
+  });
+
+  it('reads the api section: token file default under dataDir, TLS paths from the config file, errors naming the key', async () => {
+    const c = await parseNodeConfig({ ...sample(), api: { listen: '0.0.0.0:8443', tls: { cert: 'tls/cert.pem', key: '/etc/k.pem' } } }, { file: '/etc/twinsan/node-a.json' });
+    expect(c.api).toEqual({ listen: '0.0.0.0:8443', tokenFile: '/var/lib/twinsan/api.token', tls: { cert: '/etc/twinsan/tls/cert.pem', key: '/etc/k.pem' } });
+    expect((await parseNodeConfig(sample())).api).toBeNull();
+    expect(await problems({ ...sample(), api: { listen: 'nowhere', tls: { cert: 'c.pem' } } })).toEqual([
+      'node-a.json: api.listen: "nowhere" is not host:port',
+      'node-a.json: api.tls.key: missing',
+    ]);
+    expect(await problems({ ...sample(), api: { listen: '127.0.0.1:7001' } })).toEqual(['node-a.json: api.listen: "127.0.0.1:7001" is also peer.links[0].local']);
+  });
+
+  it('takes peer.maxProtocolVersion in the versions this release speaks, and TWINSAN_MAX_PROTOCOL_VERSION over it', async () => {
+    const base = sample();
+    const c = await parseNodeConfig({ ...base, peer: { ...base.peer, maxProtocolVersion: 1 } });
+    expect(c.peer.maxProtocolVersion).toBe(1);
+    expect((await parseNodeConfig(sample())).peer.maxProtocolVersion).toBeNull();
+    expect(await problems({ ...base, peer: { ...base.peer, maxProtocolVersion: 99 } })).toEqual([
+      `node-a.json: peer.maxProtocolVersion: 99 is not a whole number in 1..${PROTOCOL_VERSIONS.max}`,
+    ]);
+    expect(applyEnvOverrides(c, { [MAX_PROTOCOL_VERSION_ENV]: '2' }).peer.maxProtocolVersion).toBe(2);
+    expect(applyEnvOverrides(c, {}).peer.maxProtocolVersion).toBe(1);
+    expect(() => applyEnvOverrides(c, { [MAX_PROTOCOL_VERSION_ENV]: 'two' })).toThrow(/TWINSAN_MAX_PROTOCOL_VERSION="two" is not a protocol version/);
   });
 
   it('refuses the same relative target port id on both nodes', async () => {

@@ -28,6 +28,12 @@ function fakeMirror(): { factory: MirrorFactory; fake: FakeMirror } {
     fake.options = options;
     return {
       peerState: 'connected',
+      protocolVersions: { min: 1, max: 2 },
+      negotiatedVersion: null,
+      controlAvailable: false,
+      sendControl: () => Promise.reject(new Error('no peer')),
+      onControl: () => () => undefined,
+      onPeer: () => () => undefined,
       start: () => {
         fake.events.push('mirror start');
       },
@@ -45,6 +51,7 @@ function fakeMirror(): { factory: MirrorFactory; fake: FakeMirror } {
           status: () => ({ volumeId: o.volumeId, synced: true }),
           replicateScsiState: async () => undefined,
           onScsiState: () => () => undefined,
+          verify: async () => ({ regionsChecked: 0, differing: [], resynced: false }),
           close: async () => {
             fake.events.push(`volume close ${o.volumeId}`);
           },
