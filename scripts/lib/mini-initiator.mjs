@@ -1,9 +1,12 @@
-// A minimal iSCSI initiator for benchmarks: one connection, login straight
-// into the operational stage (no authentication), then READ (10) and
-// WRITE (10) with immediate data and R2T answering, one command at a time or
-// many in flight. Enough to hold sessions open and push some I/O through
-// them (the 64-session memory measurement of scripts/bench.mjs); it is not a
-// conformance tool and checks only what it needs to keep going.
+// A minimal iSCSI initiator for benchmarks and e2e tests: one connection,
+// login straight into the operational stage (no authentication), then READ
+// (10), WRITE (10), PERSISTENT RESERVE IN/OUT and TEST UNIT READY with
+// immediate data and R2T answering, one command at a time or many in
+// flight. Enough to hold sessions open and push some I/O through them (the
+// 64-session memory measurement of scripts/bench.mjs, the failover e2e
+// tests); it is not a conformance tool and checks only what it needs to keep
+// going. A command that does not end GOOD rejects with a ScsiStatusError
+// carrying the status and the sense key / ASC / ASCQ.
 //
 // Wire layout per RFC 7143 §11, written here by hand.
 
@@ -11,6 +14,32 @@ import net from 'node:net';
 
 const OP = { SCSI_COMMAND: 0x01, LOGIN_REQUEST: 0x03, DATA_OUT: 0x05, LOGOUT_REQUEST: 0x06 };
 const IN = { SCSI_RESPONSE: 0x21, LOGIN_RESPONSE: 0x23, DATA_IN: 0x25, LOGOUT_RESPONSE: 0x26, R2T: 0x31, NOP_IN: 0x20, REJECT: 0x3f };
+
+/** SCSI status values the tests look at. */
+export const ScsiStatus = { GOOD: 0x00, CHECK_CONDITION: 0x02, BUSY: 0x08, RESERVATION_CONFLICT: 0x18, TASK_SET_FULL: 0x28 };
+
+/** A command ended with a status other than GOOD. */
+export class ScsiStatusError extends Error {
+  constructor(itt, status, sense) {
+    const fields = parseSense(sense);
+    super(
+      `command 0x${itt.toString(16)} ended with SCSI status 0x${status.toString(16)}` +
+        (fields ? ` (sense key ${fields.key.toString(16)}h, ASC ${fields.asc.toString(16)}h, ASCQ ${fields.ascq.toString(16)}h)` : ''),
+    );
+    this.name = 'ScsiStatusError';
+    this.status = status;
+    this.sense = fields;
+  }
+}
+
+/** Sense key / ASC / ASCQ from fixed (70h/71h) or descriptor (72h/73h) sense data; null when absent. */
+export function parseSense(sense) {
+  if (!sense || sense.length < 8) return null;
+  const code = sense[0] & 0x7f;
+  if (code === 0x72 || code === 0x73) return { key: sense[1] & 0x0f, asc: sense[2], ascq: sense[3] };
+  if (sense.length < 14) return null;
+  return { key: sense[2] & 0x0f, asc: sense[12], ascq: sense[13] };
+}
 
 function pad4(n) {
   return (4 - (n & 3)) & 3;
@@ -162,14 +191,17 @@ export class MiniInitiator {
         if (p) p.chunks.push(Buffer.from(data));
         if (bhs[1] & 0x01) {
           this.expStatSN = (bhs.readUInt32BE(24) + 1) >>> 0;
-          this.finish(itt, bhs[3]);
+          this.finish(itt, bhs[3], null);
         }
         return;
       }
-      case IN.SCSI_RESPONSE:
+      case IN.SCSI_RESPONSE: {
         this.expStatSN = (bhs.readUInt32BE(24) + 1) >>> 0;
-        this.finish(itt, bhs[3]);
+        // The data segment of a response with CHECK CONDITION: SenseLength (2 bytes), then the sense data.
+        const sense = data.length >= 2 ? Buffer.from(data.subarray(2, 2 + data.readUInt16BE(0))) : null;
+        this.finish(itt, bhs[3], sense);
         return;
+      }
       case IN.R2T: {
         const p = this.pending.get(itt);
         if (!p) return;
@@ -206,18 +238,18 @@ export class MiniInitiator {
         return;
       }
       case IN.LOGOUT_RESPONSE:
-        this.finish(itt, 0);
+        this.finish(itt, 0, null);
         return;
       default:
         this.failAll(new Error(`unexpected PDU opcode 0x${op.toString(16)}`));
     }
   }
 
-  finish(itt, status) {
+  finish(itt, status, sense) {
     const p = this.pending.get(itt);
     if (!p) return;
     this.pending.delete(itt);
-    if (status !== 0) p.reject(new Error(`command 0x${itt.toString(16)} ended with SCSI status 0x${status.toString(16)}`));
+    if (status !== 0) p.reject(new ScsiStatusError(itt, status, sense));
     else p.resolve(p.chunks.length === 1 ? p.chunks[0] : Buffer.concat(p.chunks));
   }
 
@@ -283,6 +315,34 @@ export class MiniInitiator {
     cdb.writeUInt32BE(lba, 2);
     cdb.writeUInt16BE(data.length / blockSize, 7);
     return this.command(cdb, { write: data });
+  }
+
+  /** PERSISTENT RESERVE IN: READ KEYS (0) or READ RESERVATION (1); resolves with the parameter data. */
+  persistentReserveIn(serviceAction, allocationLength = 1024) {
+    const cdb = Buffer.alloc(16);
+    cdb[0] = 0x5e;
+    cdb[1] = serviceAction & 0x1f;
+    cdb.writeUInt16BE(allocationLength, 7);
+    return this.command(cdb, { read: allocationLength });
+  }
+
+  /**
+   * PERSISTENT RESERVE OUT with the basic 24-byte parameter list: service
+   * action (0 REGISTER, 1 RESERVE, 2 RELEASE, 6 REGISTER AND IGNORE...),
+   * TYPE (1 WE, 3 EA, 5 WE-RO, 6 EA-RO...), keys as bigint, flags byte 20
+   * (ALL_TG_PT 0x04, APTPL 0x01).
+   */
+  persistentReserveOut(serviceAction, { type = 0, key = 0n, serviceActionKey = 0n, flags = 0 } = {}) {
+    const params = Buffer.alloc(24);
+    params.writeBigUInt64BE(key, 0);
+    params.writeBigUInt64BE(serviceActionKey, 8);
+    params[20] = flags;
+    const cdb = Buffer.alloc(16);
+    cdb[0] = 0x5f;
+    cdb[1] = serviceAction & 0x1f;
+    cdb[2] = type & 0x0f; // SCOPE 0 (LU)
+    cdb.writeUInt32BE(params.length, 5);
+    return this.command(cdb, { write: params });
   }
 
   async logout() {

@@ -143,8 +143,12 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
 
   /**
    * Planned switchover to the peer: the peer must be in sync; the group
-   * stops here with reason 'move' (BUSY, then targets and IPs go), the
-   * lease is released, and the peer moves the group in.
+   * stops here with reason 'move' (new commands BUSY, accepted ones drain,
+   * the final SCSI state goes to the peer, then targets, IPs and the
+   * primary role go; a drain past its bound abandons the move and the group
+   * serves on here), the copies must still be in sync (every acknowledged
+   * write is on the peer), the lease is released, and the peer moves the
+   * group in. The time of each phase is logged.
    */
   move(rg: string): Promise<void> {
     return this.serialize(rg, async () => {
@@ -154,16 +158,36 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       if (group.state !== 'serving') throw new Error(`${rg} is ${group.state} here, not serving`);
       if (this.o.peer.state !== 'alive') throw new Error(`the peer is ${this.o.peer.state}`);
       if (!(await control.inSync(rg))) throw new Error(`the peer's copy of ${rg} is not in sync`);
+      const phases: Record<string, number> = {};
+      let t = performance.now();
+      const lap = (name: string): void => {
+        const now = performance.now();
+        phases[name] = Math.round((now - t) * 10) / 10;
+        t = now;
+      };
       await group.moveOut();
+      lap('drainAndStop');
+      if (!(await control.inSync(rg))) {
+        // The mirror left sync while draining: the peer may lack an acknowledged write.
+        this.o.log?.error({ rg }, `the peer's copy of ${rg} left sync during the move; serving it here again`);
+        await this.takeOver(rg, 'move aborted: peer out of sync');
+        throw new Error(`the peer's copy of ${rg} left sync during the move`);
+      }
+      lap('syncCheck');
       if (this.o.lease) await this.o.lease.release(rg);
+      lap('leaseRelease');
       try {
         await control.moveIn(rg);
+        lap('peerMoveIn');
       } catch (err) {
         // The peer could not take it: serve it here again rather than leave it down.
         this.o.log?.error({ rg, err }, `the peer did not take ${rg}; serving it here again`);
         await this.takeOver(rg, 'move refused by the peer');
         throw err;
       }
+      await group.handedOver();
+      lap('handedOver');
+      this.o.log?.info({ rg, phases }, `moved ${rg} to the peer`);
     });
   }
 

@@ -29,6 +29,12 @@ export interface Resource {
   start(): Promise<void>;
   /** Take it down; a no-op when it is down already (also after a failed start). */
   stop(reason: StopReason): Promise<void>;
+  /**
+   * After a move-out, once the peer serves the group: let go of what
+   * stop('move') kept for the handover (the alias IPs, so that initiators
+   * reconnecting in between are refused at once rather than left waiting).
+   */
+  handedOver?(): Promise<void>;
 }
 
 export interface ResourceGroupEvents {
@@ -39,7 +45,7 @@ export class ResourceGroupError extends Error {
   override readonly name = 'ResourceGroupError';
   constructor(
     readonly rg: string,
-    readonly code: 'RG_TRANSITION_REFUSED' | 'RG_START_FAILED' | 'RG_STOP_FAILED',
+    readonly code: 'RG_TRANSITION_REFUSED' | 'RG_START_FAILED' | 'RG_STOP_FAILED' | 'RG_MOVE_ABANDONED',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -99,6 +105,16 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     return this.serial(() => this.takeDown('move-out', 'moved-out', 'move'));
   }
 
+  /** The peer serves the group after moveOut(): each resource lets go of what it kept for the handover. */
+  handedOver(): Promise<void> {
+    return this.serial(async () => {
+      if (this.current !== 'stopped') return; // taken back meanwhile: keep everything
+      for (const r of [...this.resources].reverse()) {
+        await r.handedOver?.().catch((err: unknown) => this.log?.error({ rg: this.name, resource: r.name, err }, `resource group ${this.name}: ${r.name} failed to let go after the move`));
+      }
+    });
+  }
+
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const run = this.queue.then(op, op);
     this.queue = run.catch(() => undefined);
@@ -146,7 +162,31 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
   private async takeDown(request: 'stop' | 'fence' | 'move-out', done: 'stopped' | 'moved-out', reason: StopReason): Promise<StartOutcome> {
     const t0 = performance.now();
     if (this.apply(request).noop) return { noop: true, ms: 0 };
-    const errors = await this.stopFrom(this.resources.length - 1, reason);
+    let from = this.resources.length - 1;
+    if (reason === 'move' && from >= 0) {
+      // The last resource (ALUA) drains in-flight commands for a move. If it cannot, nothing
+      // else has been touched yet: bring it back and keep serving here rather than hand over
+      // a group with commands still running.
+      const drain = this.resources[from]!;
+      try {
+        await drain.stop('move');
+        from--;
+      } catch (err) {
+        const back = await drain.start().then(
+          () => true,
+          (e: unknown) => (this.log?.error({ rg: this.name, resource: drain.name, err: e }, `resource group ${this.name}: ${drain.name} failed to restart`), false),
+        );
+        if (back) {
+          this.apply('move-abandoned');
+          throw new ResourceGroupError(this.name, 'RG_MOVE_ABANDONED', `move abandoned, serving here again: ${errorText(err)}`, { cause: err });
+        }
+        // It cannot even come back: stop the rest as for any failed stop.
+        await this.stopFrom(from - 1, reason);
+        this.apply('stop-failed');
+        throw new ResourceGroupError(this.name, 'RG_STOP_FAILED', `${drain.name} failed to stop and to restart`, { cause: err });
+      }
+    }
+    const errors = await this.stopFrom(from, reason);
     if (errors.length > 0) {
       this.apply('stop-failed');
       throw new ResourceGroupError(this.name, 'RG_STOP_FAILED', `${errors.map((e) => e.resource).join(', ')} failed to stop`, { cause: errors[0]!.err });
@@ -169,4 +209,8 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     }
     return errors;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

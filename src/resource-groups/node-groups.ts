@@ -11,7 +11,7 @@ import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
 import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
 import { IscsiServer } from '../target/iscsi';
-import type { LogicalUnit, ScsiTargetDevice } from '../target/scsi';
+import type { LiveScsiState, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { ResourceGroupConfig } from './config';
 import { LeasePort, PeerControl, ResourceGroupController } from './controller';
 import { ResourceGroup } from './group';
@@ -31,22 +31,14 @@ interface RgDevice extends ServedDevice {
 }
 
 /**
- * The SCSI state kind the owner replicates to the standby every heartbeat
- * interval when it changed: all reservations (not only APTPL) and the
- * pending unit attentions, restored by the node that takes the group over.
+ * The SCSI state kind the owner replicates to the standby on every change:
+ * all reservations (not only APTPL) and the pending unit attentions,
+ * restored by the node that takes the group over. A reservation change is
+ * on the peer before the command that made it completes (LogicalUnit
+ * replicateLiveState); while the peer is away the mirror keeps the latest
+ * and sends it after the next handshake, as it does for writes.
  */
 export const LIVE_SCSI_STATE_KIND = 'rg-live-scsi-state';
-
-interface LiveScsiState {
-  readonly reservations: Parameters<LogicalUnit['reservations']['restore']>[0];
-  readonly unitAttentions: Parameters<LogicalUnit['unitAttentions']['restore']>[0];
-}
-
-interface ServedLu {
-  readonly lu: LogicalUnit;
-  readonly mirrored: MirroredVolumePort;
-  lastSent: string;
-}
 
 export interface NodeGroupsOptions {
   readonly config: NodeConfig;
@@ -97,12 +89,9 @@ export class NodeGroups {
   private readonly keeper: LeaseKeeper | null;
   private readonly aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
-  private replicate: NodeJS.Timeout | null = null;
   /** The latest live SCSI state the peer sent, per volume id. */
   private readonly received = new Map<string, Buffer>();
   private readonly unsubscribe: (() => void)[] = [];
-  /** The LUs of the groups this node serves, per group. */
-  private readonly served = new Map<string, ServedLu[]>();
 
   constructor(private readonly o: NodeGroupsOptions) {
     const c = o.config;
@@ -162,15 +151,29 @@ export class NodeGroups {
     };
     const buildDevices = async (): Promise<RgDevice[]> => {
       const out: RgDevice[] = [];
-      const lus: ServedLu[] = [];
       for (const v of vols) {
         // Loads the reservations the previous owner replicated to this node's file.
         const { lu, device } = await volumeDevice(v, o.alua, server);
         this.restoreLiveState(v, lu);
-        out.push({ iqn: v.config.iqn, device, setAvailability: (lun, a) => device.setAvailability(lun, a) });
-        lus.push({ lu, mirrored: v.mirrored, lastSent: '' });
+        // From here on every change goes to the peer (attaching sends the restored state; not awaited:
+        // the peer may be the dead node, and the mirror resends the latest state after each handshake).
+        void lu.replicateLiveState({
+          replicate: (state) => v.mirrored.replicateScsiState(LIVE_SCSI_STATE_KIND, Buffer.from(JSON.stringify(state))),
+          onError: (err) => v.log.error({ err }, 'live SCSI state not replicated'),
+        });
+        out.push({
+          iqn: v.config.iqn,
+          device,
+          setAvailability: (lun, a) => device.setAvailability(lun, a),
+          quiesce: (timeoutMs) => device.quiesce({ timeoutMs }),
+          resume: () => device.resume(),
+          // The last push before the peer takes over; nexus losses as the sessions drop here must not follow it.
+          handOver: async () => {
+            await lu.pushLiveState();
+            await lu.replicateLiveState(null);
+          },
+        });
       }
-      this.served.set(rg.name, lus);
       return out;
     };
     const noAliases = { add: async () => undefined, remove: async () => undefined, announce: async () => undefined };
@@ -193,30 +196,15 @@ export class NodeGroups {
     const json = this.received.get(v.config.id);
     if (!json) return;
     try {
-      const state = JSON.parse(json.toString('utf8')) as LiveScsiState;
-      lu.reservations.restore(state.reservations);
-      lu.unitAttentions.restore(state.unitAttentions);
+      lu.restoreLiveState(JSON.parse(json.toString('utf8')) as LiveScsiState);
+      const peerPort = this.o.config.peer.relativeTargetPortId;
       // The nexuses through the peer's port are gone: a SCSI-2 reservation held through it goes with them.
-      lu.reservations.targetPortLost(this.o.config.peer.relativeTargetPortId);
-      v.log.info({ registrations: state.reservations.registrations.length }, 'SCSI state restored from the previous owner');
+      lu.reservations.targetPortLost(peerPort);
+      // The initiators' paths moved here with the alias IPs: their registrations follow them to this node's port.
+      lu.reservations.targetPortMoved(peerPort, this.o.config.iscsi.relativeTargetPortId);
+      v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'SCSI state restored from the previous owner');
     } catch (err) {
       v.log.error({ err }, 'the live SCSI state from the peer does not restore; keeping the APTPL state');
-    }
-  }
-
-  /** Send each served LU's reservations and unit attentions to the peer when they changed. */
-  private replicateLiveState(): void {
-    for (const [rg, lus] of this.served) {
-      if (this.controller.status().find((g) => g.name === rg)?.state !== 'serving') continue;
-      for (const s of lus) {
-        const state: LiveScsiState = { reservations: s.lu.reservations.snapshot(), unitAttentions: s.lu.unitAttentions.snapshot() };
-        const json = JSON.stringify(state);
-        if (json === s.lastSent) continue;
-        s.lastSent = json;
-        void s.mirrored.replicateScsiState(LIVE_SCSI_STATE_KIND, Buffer.from(json)).catch(() => {
-          s.lastSent = '';
-        });
-      }
     }
   }
 
@@ -279,8 +267,6 @@ export class NodeGroups {
       else if (++ticks % failbackEvery === 0) void this.controller.autoFailback();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();
-    this.replicate = setInterval(() => this.replicateLiveState(), this.o.config.heartbeat.intervalMs);
-    this.replicate.unref();
   }
 
   /**
@@ -308,7 +294,6 @@ export class NodeGroups {
   /** Clean shutdown: stop every group, release the leases, tell the peer 'bye'. */
   async close(): Promise<void> {
     if (this.retry) clearInterval(this.retry);
-    if (this.replicate) clearInterval(this.replicate);
     for (const u of this.unsubscribe.splice(0)) u();
     this.watch.stop();
     try {

@@ -4,11 +4,14 @@
  *   mirror      promote each volume (a new generation id); stop: demote
  *   scsi-state  build each volume's device with its reservations restored from the
  *               snapshot the previous owner replicated; stop: forget the devices
- *   alias-ips   add the RG's addresses; stop: remove them
+ *   alias-ips   add the RG's addresses; stop: remove them (a move: once the peer serves them)
  *   announce    GARP burst (refresh later) / unsolicited NA; stop: nothing (remove cancels the refresh)
  *   targets     add one target per volume, listed at the alias IPs, and listen there
  *               (commands get NOT READY, ALUA transitioning, until 'alua'); stop: unlisten, remove the targets
- *   alua        every LU online (active/optimized); stop: MOVING (BUSY) for a move, TRANSITIONING otherwise
+ *   alua        every LU online (active/optimized); stop for a move: quiesce (new commands BUSY) and
+ *               wait for the accepted ones to be answered, bounded (past the bound the LUs go back
+ *               online and the move is abandoned: group.ts), then hand the final live SCSI state to
+ *               the peer; stop otherwise: TRANSITIONING (NOT READY, ALUA transitioning)
  *
  * Each one is idempotent: it remembers what it did and does it only once;
  * its stop undoes only what is there. Written against narrow ports so the
@@ -41,6 +44,25 @@ export interface ServedDevice {
   /** The iSCSI target name. */
   readonly iqn: string;
   setAvailability(lun: number, availability: 'online' | 'transitioning' | 'moving'): void;
+  /** New commands BUSY; resolves once the accepted ones are answered, or at the bound with drained false. */
+  quiesce(timeoutMs: number): Promise<{ readonly drained: boolean; readonly inFlight: number }>;
+  /** Take commands again (a quiesce that did not drain). */
+  resume(): void;
+  /** After the drain: put the final live SCSI state (reservations, unit attentions) on the peer, and stop replicating it. */
+  handOver(): Promise<void>;
+}
+
+/** How long a planned move waits for in-flight commands before it gives up (and serves on here). */
+export const DEFAULT_MOVE_DRAIN_MS = 5000;
+
+export class DrainTimeoutError extends Error {
+  override readonly name = 'DrainTimeoutError';
+  constructor(
+    readonly inFlight: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`${inFlight} command(s) still running after ${timeoutMs} ms`);
+  }
 }
 
 /** Builds each volume's device (reservations and unit attentions restored); the built ones are kept for 'targets'. */
@@ -66,14 +88,22 @@ export interface AliasIpPort {
 }
 
 export function aliasIpResource(aliases: AliasIpPort, specs: readonly AliasIpConfig[]): Resource {
+  const removeAll = async (): Promise<void> => {
+    for (const s of [...specs].reverse()) await aliases.remove(s);
+  };
   return {
     name: 'alias-ips',
     async start() {
       for (const s of specs) await aliases.add(s);
     },
-    async stop() {
-      for (const s of [...specs].reverse()) await aliases.remove(s);
+    async stop(reason: StopReason) {
+      // A move keeps the addresses until the peer serves them (handedOver): with the targets gone,
+      // a reconnecting initiator is refused at once (RST) and retries, where a vanished address
+      // would leave its SYN unanswered for a whole retransmission timeout (1 s). The peer's GARP
+      // moves the initiators over; the overlap is the move's own few tens of ms.
+      if (reason !== 'move') await removeAll();
     },
+    handedOver: removeAll,
   };
 }
 
@@ -127,15 +157,27 @@ export class TargetsResource<D extends ServedDevice> implements Resource {
   }
 }
 
-export function aluaResource<D extends ServedDevice>(state: ScsiStateResource<D>): Resource {
+export function aluaResource<D extends ServedDevice>(state: ScsiStateResource<D>, drainMs = DEFAULT_MOVE_DRAIN_MS): Resource {
   return {
     name: 'alua',
     async start() {
       for (const d of state.devices()) d.setAvailability(0, 'online');
     },
     async stop(reason: StopReason) {
-      // A move: BUSY while in-flight commands drain; otherwise NOT READY, ALUA transitioning. Both retryable.
-      for (const d of state.devices()) d.setAvailability(0, reason === 'move' ? 'moving' : 'transitioning');
+      if (reason !== 'move') {
+        // NOT READY, ALUA transitioning: retryable.
+        for (const d of state.devices()) d.setAvailability(0, 'transitioning');
+        return;
+      }
+      // A move: BUSY (retryable) while the commands already accepted drain.
+      const devices = state.devices();
+      const outcomes = await Promise.all(devices.map((d) => d.quiesce(drainMs)));
+      const running = outcomes.reduce((n, o) => n + o.inFlight, 0);
+      if (outcomes.some((o) => !o.drained)) {
+        for (const d of devices) d.resume();
+        throw new DrainTimeoutError(running, drainMs);
+      }
+      await Promise.all(devices.map((d) => d.handOver()));
     },
   };
 }
@@ -149,6 +191,8 @@ export function resourceGroupResources<D extends ServedDevice>(parts: {
   server: TargetServerPort<D>;
   iscsiPort: number;
   forcePromote?: () => boolean;
+  /** Bound on a planned move's drain (default DEFAULT_MOVE_DRAIN_MS). */
+  drainMs?: number;
 }): Resource[] {
   const state = new ScsiStateResource(parts.buildDevices);
   return [
@@ -157,6 +201,6 @@ export function resourceGroupResources<D extends ServedDevice>(parts: {
     aliasIpResource(parts.aliases, parts.aliasIps),
     announceResource(parts.aliases, parts.aliasIps),
     new TargetsResource(parts.server, state, parts.aliasIps, parts.iscsiPort),
-    aluaResource(state),
+    aluaResource(state, parts.drainMs),
   ];
 }

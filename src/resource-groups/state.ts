@@ -6,6 +6,8 @@
  *      │                  │ start-failed (rolled back) ▶ stopped          │ stop-failed ▶ failed
  *      │                  └ rollback-failed ▶ failed                      │
  *      └──move-in──▶ moving-in ──moved-in──▶ serving ──move-out──▶ moving-out ──moved-out──▶ stopped
+                                                   ▲                   │ move-abandoned (the drain did not
+                                                   └───────────────────┘ finish in its bound: serve on here)
  *
  * 'failed' means some resource could not be stopped (or rolled back): the
  * node may still hold an alias IP or a primary role, so only a stop (which
@@ -37,6 +39,7 @@ export const RG_EVENTS = {
   'stop-failed': 'some resource failed to stop',
   'move-out': 'hand the RG to the peer (planned switchover)',
   'moved-out': 'every resource stopped for the switchover',
+  'move-abandoned': "in-flight commands did not drain within the bound: the LUs are back online and the RG stays here",
   'move-in': 'take the RG from the peer (planned switchover)',
   'moved-in': 'every resource started for the switchover',
 } as const;
@@ -52,7 +55,7 @@ export const RG_TRANSITIONS: Readonly<Record<RgState, Partial<Record<RgEvent, Rg
   starting: { started: 'serving', 'start-failed': 'stopped', 'rollback-failed': 'failed' },
   serving: { start: 'serving', 'move-in': 'serving', stop: 'stopping', fence: 'stopping', 'move-out': 'moving-out' },
   stopping: { stopped: 'stopped', 'stop-failed': 'failed' },
-  'moving-out': { 'moved-out': 'stopped', 'stop-failed': 'failed', fence: 'moving-out' },
+  'moving-out': { 'moved-out': 'stopped', 'move-abandoned': 'serving', 'stop-failed': 'failed', fence: 'moving-out' },
   'moving-in': { 'moved-in': 'serving', 'start-failed': 'stopped', 'rollback-failed': 'failed' },
   failed: { stop: 'stopping', fence: 'stopping' },
 };

@@ -498,7 +498,11 @@ export class Connection implements PduSink {
     }
     this.socket.pause();
     if (this.session) await this.session.drain().catch(() => undefined);
-    this.endAfterFlush('target shutting down');
+    // The socket is paused, so the initiator's FIN would never be read: close once our output is
+    // flushed instead of waiting for it (endAfterFlush would sit out its 5 s guard).
+    this.noteCloseReason('target shutting down');
+    this.socket.end(() => this.socket.destroy());
+    setTimeout(() => this.socket.destroy(), 5000).unref();
     await this.closedPromise;
   }
 

@@ -102,7 +102,9 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     });
     if (i < 0) return false;
     const [server] = this.listeners.splice(i, 1);
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    // close() stops accepting at once; its callback would wait for every connection accepted
+    // here to end, and those are ended by removeTarget() or close(), not by this.
+    server!.close();
     return true;
   }
 

@@ -5,8 +5,11 @@
 export * from './types';
 
 export { ScsiTargetDevice, MAX_LUN, checkControlByte } from './target-device';
-export type { ScsiTargetDeviceOptions, AbortTasksHandler } from './target-device';
+export type { ScsiTargetDeviceOptions, AbortTasksHandler, QuiesceOutcome } from './target-device';
 export { LogicalUnit, DEFAULT_MAX_TRANSFER_BYTES } from './logical-unit';
+export { LiveStatePusher } from './live-state';
+export type { LiveScsiState, LiveStateReplica } from './live-state';
+export { InFlight } from './in-flight';
 export type { LogicalUnitOptions } from './logical-unit';
 export { IDENTITY_DEFAULTS, TWINSAN_COMPANY_ID, canonicalVolumeId, unitSerialNumber, naaDesignator, resolveIdentity } from './identity';
 export type { LuIdentity, LuIdentityOptions } from './identity';

@@ -6,9 +6,11 @@
 import type { BackingStore } from '../../block';
 import { LuAvailability } from './alua';
 import { CopyResults } from './copy-results';
+import { InFlight } from './in-flight';
 import { IntervalLock } from './interval-lock';
 import { LuIdentity, LuIdentityOptions, resolveIdentity } from './identity';
 import { ModeParameters } from './mode-pages';
+import { LiveScsiState, LiveStatePusher, LiveStateReplica } from './live-state';
 import { LuReservations, ReservationStore } from './reservations';
 import { SenseFormat } from './sense';
 import { TaskOrder } from './task-order';
@@ -58,6 +60,10 @@ export class LogicalUnit {
   readonly copyResults = new CopyResults();
   /** Persistent and SCSI-2 reservations (reservations/); serialisable with snapshot() / restore(). */
   readonly reservations: LuReservations;
+  /** Commands past the access gate and not yet answered (what a quiesce waits for). */
+  readonly inFlight = new InFlight();
+  /** Pushes the live SCSI state to a replica, when one is attached (live-state.ts). */
+  private readonly live = new LiveStatePusher(() => this.liveState());
   private readonly taskSets = new Map<string, TaskOrder>();
   private availabilityState: LuAvailability = LuAvailability.ONLINE;
 
@@ -81,6 +87,35 @@ export class LogicalUnit {
     this.physicalBlockExponent = Math.log2(physical / options.blockSize);
     this.maxTransferBlocks = Math.floor(maxTransferBytes / options.blockSize);
     this.reservations = new LuReservations(this.unitAttentions, options.reservationStore ?? null);
+    // Reservation changes made by a command complete only once the replica has them;
+    // unit attention changes (taken, established, forgotten) are pushed without holding anything up.
+    this.reservations.onChange(() => this.live.push());
+    this.unitAttentions.onChange(() => void this.live.push());
+  }
+
+  /** Reservations and pending unit attentions, as plain JSON (what a standby needs to take over). */
+  liveState(): LiveScsiState {
+    return { reservations: this.reservations.snapshot(), unitAttentions: this.unitAttentions.snapshot() };
+  }
+
+  /** Install the live state a previous owner replicated (on an idle logical unit, before serving it). */
+  restoreLiveState(state: LiveScsiState): void {
+    this.reservations.restore(state.reservations);
+    this.unitAttentions.restore(state.unitAttentions);
+  }
+
+  /**
+   * Replicate the live state to `replica` on every change (null stops it).
+   * Attaching pushes the current state; the returned promise resolves once
+   * the replica has it.
+   */
+  replicateLiveState(replica: LiveStateReplica | null): Promise<void> {
+    return this.live.attach(replica);
+  }
+
+  /** Push the current live state now; resolves once the replica has it (at once without a replica). */
+  pushLiveState(): Promise<void> {
+    return this.live.push();
   }
 
   /** Capacity in logical blocks (follows the store's current size). */

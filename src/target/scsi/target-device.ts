@@ -67,6 +67,15 @@ export interface ScsiTargetDeviceOptions {
   readonly onAbortTasks?: AbortTasksHandler;
 }
 
+/** What ScsiTargetDevice.quiesce() found. */
+export interface QuiesceOutcome {
+  /** Every accepted command was answered within the bound. */
+  readonly drained: boolean;
+  /** Commands still running when it resolved (0 when drained). */
+  readonly inFlight: number;
+  readonly ms: number;
+}
+
 /** Aborts the tasks of I_T nexuses on a LUN: see ScsiTargetDeviceOptions.onAbortTasks. */
 export type AbortTasksHandler = (lun: number, nexusKeys: readonly string[]) => void | Promise<void>;
 
@@ -173,6 +182,31 @@ export class ScsiTargetDevice {
     else throw new RangeError(`LUN ${lun} has no logical unit to be ${availability}`);
   }
 
+  /**
+   * Quiesce for a move: every logical unit (or those at `luns`) becomes
+   * MOVING, so new commands get BUSY (retryable, never a device-loss
+   * answer), and this resolves once every command the LUs had accepted has
+   * been answered, or when `timeoutMs` passes first (drained: false, with
+   * what is still running; the LUs stay MOVING: resume() or go on).
+   */
+  async quiesce(options: { readonly timeoutMs: number; readonly luns?: readonly number[] }): Promise<QuiesceOutcome> {
+    const t0 = performance.now();
+    const luns = options.luns ?? this.luns();
+    for (const lun of luns) this.setAvailability(lun, LuAvailability.MOVING);
+    const deadline = t0 + options.timeoutMs;
+    for (const lun of luns) {
+      const lu = this.units.get(lun);
+      if (lu) await lu.inFlight.idle(Math.max(0, deadline - performance.now()));
+    }
+    const inFlight = luns.reduce((n, lun) => n + (this.units.get(lun)?.inFlight.size ?? 0), 0);
+    return { drained: inFlight === 0, inFlight, ms: performance.now() - t0 };
+  }
+
+  /** Undo quiesce(): the LUs (or those at `luns`) take commands again. */
+  resume(luns: readonly number[] = this.luns()): void {
+    for (const lun of luns) this.setAvailability(lun, LuAvailability.ONLINE);
+  }
+
   /** The LUN is moving: BUSY for media commands, identity and REPORT LUNS unchanged. */
   markMoving(lun: number): void {
     this.setAvailability(lun, LuAvailability.MOVING);
@@ -230,14 +264,20 @@ export class ScsiTargetDevice {
       checkControlByte(cmd.cdb, row.cdbLength);
       const ctx: CommandContext = { device: this, cmd, lu };
       if (!lu) return goodResponse(await this.run(row, ctx, progress), progress);
-      const taskSet = lu.taskSet(cmd.nexus.key);
-      const leave = taskSet.tryEnter(cmd.taskAttribute) ?? (await taskSet.enter(cmd.taskAttribute));
+      // Past the gate: a quiesce waits for this command's answer.
+      lu.inFlight.enter();
       try {
-        if (!lu.reservations.ready) await lu.reservations.whenReady();
-        if (lu.reservations.conflicts(cmd.nexus, row.reservation, cmd.cdb)) return RESERVATION_CONFLICT;
-        return goodResponse(await this.run(row, ctx, progress), progress);
+        const taskSet = lu.taskSet(cmd.nexus.key);
+        const leave = taskSet.tryEnter(cmd.taskAttribute) ?? (await taskSet.enter(cmd.taskAttribute));
+        try {
+          if (!lu.reservations.ready) await lu.reservations.whenReady();
+          if (lu.reservations.conflicts(cmd.nexus, row.reservation, cmd.cdb)) return RESERVATION_CONFLICT;
+          return goodResponse(await this.run(row, ctx, progress), progress);
+        } finally {
+          leave();
+        }
       } finally {
-        leave();
+        lu.inFlight.leave();
       }
     } catch (err) {
       return this.failureResponse(err, cmd, format, progress);

@@ -60,6 +60,12 @@ function nameOf(asc: number, ascq: number): string {
 export class UnitAttentionQueues {
   /** Every nexus this logical unit has seen, with its pending conditions (head first). */
   private readonly queues = new Map<string, UnitAttentionCondition[]>();
+  private changed: (() => void) | null = null;
+
+  /** Called after every change of the pending conditions (not after restore()), e.g. to replicate them. */
+  onChange(cb: (() => void) | null): void {
+    this.changed = cb;
+  }
 
   /** Whether the nexus has been seen. */
   knows(nexusKey: string): boolean {
@@ -78,16 +84,20 @@ export class UnitAttentionQueues {
   admit(nexusKey: string): boolean {
     if (this.queues.has(nexusKey)) return false;
     this.queues.set(nexusKey, [UnitAttention.POWER_ON_RESET]);
+    this.changed?.();
     return true;
   }
 
   /** Queue a condition for every known nexus (or the chosen ones). */
   establish(condition: UnitAttentionCondition, options: EstablishOptions = {}): void {
+    let any = false;
     for (const [key, queue] of this.queues) {
       if (options.exceptNexus !== undefined && key === options.exceptNexus) continue;
       if (options.onlyNexus !== undefined && key !== options.onlyNexus) continue;
       enqueue(queue, condition);
+      any = true;
     }
+    if (any) this.changed?.();
   }
 
   /** The condition that would be reported next, without clearing it. */
@@ -99,7 +109,9 @@ export class UnitAttentionQueues {
   take(nexusKey: string): UnitAttentionCondition | undefined {
     const queue = this.queues.get(nexusKey);
     if (!queue || queue.length === 0) return undefined;
-    return queue.shift();
+    const head = queue.shift();
+    this.changed?.();
+    return head;
   }
 
   /** Drop pending conditions of one nexus that match. */
@@ -107,8 +119,10 @@ export class UnitAttentionQueues {
     const queue = this.queues.get(nexusKey);
     if (!queue) return;
     const keep = queue.filter((c) => !match(c));
+    if (keep.length === queue.length) return;
     queue.length = 0;
     queue.push(...keep);
+    this.changed?.();
   }
 
   /** Pending conditions of one nexus, head first (a copy). */
@@ -118,7 +132,7 @@ export class UnitAttentionQueues {
 
   /** Forget a nexus entirely (its session ended). */
   forget(nexusKey: string): void {
-    this.queues.delete(nexusKey);
+    if (this.queues.delete(nexusKey)) this.changed?.();
   }
 
   snapshot(): UnitAttentionSnapshot {

@@ -26,6 +26,20 @@ describe('IscsiServer portals', () => {
     expect(at('127.0.0.1')).toEqual(['any']);
   });
 
+  it('unlisten returns while a connection accepted at the portal is still open (removeTarget ends those)', async () => {
+    const server = new IscsiServer({ log: pino({ level: 'silent' }) });
+    const port = await server.listen('127.0.0.1', 0);
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.connectionCount).toBe(1);
+    const result = await Promise.race([server.unlisten('127.0.0.1', port), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    expect(result).toBe(true);
+    expect(server.connectionCount).toBe(1);
+    client.destroy();
+    await server.close();
+  });
+
   it('unlisten closes one portal and leaves the others', async () => {
     const server = new IscsiServer({ log: pino({ level: 'silent' }) });
     const p1 = await server.listen('127.0.0.1', 0);

@@ -25,12 +25,26 @@ function fixture() {
       this.role = 'secondary';
     },
   };
-  const device: ServedDevice & { availability: string } = {
+  const device: ServedDevice & { availability: string; stuck: number } = {
     iqn: 'iqn.2026-11.io.twinsan:v1',
     availability: 'online',
+    /** Commands that never finish (a drain past its bound). */
+    stuck: 0,
     setAvailability(_lun, a) {
       journal.push(`availability ${a}`);
       this.availability = a;
+    },
+    async quiesce(timeoutMs) {
+      journal.push(`quiesce ${timeoutMs}`);
+      this.availability = 'moving';
+      return { drained: this.stuck === 0, inFlight: this.stuck };
+    },
+    resume() {
+      journal.push('resume');
+      this.availability = 'online';
+    },
+    async handOver() {
+      journal.push('hand over scsi state');
     },
   };
   const targets = new Set<string>();
@@ -55,6 +69,7 @@ function fixture() {
       aliasIps: [ALIAS],
       server,
       iscsiPort: 3260,
+      drainMs: 250,
     }),
   );
   return { rg, journal, volume, device };
@@ -81,11 +96,43 @@ describe('resource group resources', () => {
     expect(volume.role).toBe('secondary');
   });
 
-  it('a move out answers BUSY (moving) first', async () => {
+  it('a move out drains first (BUSY), hands the SCSI state over, then takes targets, IPs and the primary role down', async () => {
     const { rg, journal } = fixture();
     await rg.moveIn();
     journal.length = 0;
     await rg.moveOut();
-    expect(journal[0]).toBe('availability moving');
+    // The alias IP stays until the peer serves it: reconnecting initiators are refused at once meanwhile.
+    expect(journal).toEqual(['quiesce 250', 'hand over scsi state', 'unlisten 198.18.0.50:3260', 'remove target iqn.2026-11.io.twinsan:v1', 'demote v1']);
+    expect(rg.state).toBe('stopped');
+    journal.length = 0;
+    await rg.handedOver();
+    expect(journal).toEqual(['remove 198.18.0.50']);
+  });
+
+  it('an alias IP kept for a move is not dropped if the group was taken back meanwhile', async () => {
+    const { rg, journal } = fixture();
+    await rg.moveIn();
+    await rg.moveOut();
+    await rg.start(); // the peer refused: serving here again (the add is idempotent)
+    journal.length = 0;
+    await rg.handedOver();
+    expect(journal).toEqual([]);
+    expect(rg.state).toBe('serving');
+  });
+
+  it('a drain past its bound abandons the move: the LU is back online and nothing else was touched', async () => {
+    const { rg, journal, device, volume } = fixture();
+    await rg.moveIn();
+    journal.length = 0;
+    device.stuck = 2;
+    await expect(rg.moveOut()).rejects.toMatchObject({ code: 'RG_MOVE_ABANDONED', message: expect.stringMatching(/2 command\(s\) still running after 250 ms/) });
+    expect(rg.state).toBe('serving');
+    expect(device.availability).toBe('online');
+    expect(volume.role).toBe('primary');
+    expect(journal).toEqual(['quiesce 250', 'resume', 'availability online']);
+    // A later move, once the commands finished, goes through.
+    device.stuck = 0;
+    await rg.moveOut();
+    expect(rg.state).toBe('stopped');
   });
 });

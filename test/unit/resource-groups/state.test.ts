@@ -28,6 +28,7 @@ describe('transition', () => {
     ['stopping', 'start', null],
     ['moving-out', 'moved-out', 'stopped'],
     ['moving-out', 'stop-failed', 'failed'],
+    ['moving-out', 'move-abandoned', 'serving'],
     ['moving-out', 'start', null],
     ['moving-in', 'moved-in', 'serving'],
     ['moving-in', 'start-failed', 'stopped'],

@@ -19,7 +19,7 @@ import type { UnitAttentionQueues } from '../ua';
 import { reservationConflict } from './conflicts';
 import { persistentReserveOut, ProutEffects, ProutRequest } from './persistent-out';
 import { scsi2Release, scsi2Reserve } from './scsi2';
-import { covers, EMPTY_PR_STATE, parseSnapshot, PrState, RegistrantRef, ReservationSnapshot, Scsi2Reservation } from './state';
+import { covers, EMPTY_PR_STATE, movePort, parseSnapshot, PrState, RegistrantRef, ReservationSnapshot, Scsi2Reservation } from './state';
 import { NexusIdentity, nexusIdentity } from './transport-id';
 
 /**
@@ -49,6 +49,8 @@ export class LuReservations {
   private tail: Promise<unknown>;
   private loaded: boolean;
   private readonly loading: Promise<void>;
+  /** Awaited after each change a command made, before the command completes (live state replication). */
+  private afterChange: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     private readonly unitAttentions: UnitAttentionQueues,
@@ -58,6 +60,16 @@ export class LuReservations {
     this.loading = store === null ? Promise.resolve() : this.load(store);
     this.loading.catch(() => undefined); // reported through whenReady()
     this.tail = this.loading.catch(() => undefined);
+  }
+
+  /**
+   * Called after every change of the state. Changes made by a command
+   * (PERSISTENT RESERVE OUT, RESERVE, RELEASE) wait for the returned promise
+   * before the command completes, and the next change waits behind it; the
+   * others (nexus loss, reset) do not wait.
+   */
+  onChange(hook: () => Promise<void>): void {
+    this.afterChange = hook;
   }
 
   /** PTPL_C: a store is configured, so APTPL can be honoured. */
@@ -133,7 +145,9 @@ export class LuReservations {
       }
       if (this.pr !== base) throw new Error('reservation state was replaced while PERSISTENT RESERVE OUT was being saved');
       this.pr = outcome.state;
-      return { conflict: false, abortNexusKeys: this.announce(outcome.effects, nexus) };
+      const abortNexusKeys = this.announce(outcome.effects, nexus);
+      await this.afterChange();
+      return { conflict: false, abortNexusKeys };
     });
   }
 
@@ -155,25 +169,34 @@ export class LuReservations {
 
   /** RESERVE (6)/(10). Returns true on RESERVATION CONFLICT. */
   reserve(nexus: ItNexus): Promise<boolean> {
-    return this.enqueue(() => {
+    return this.enqueue(async () => {
       const out = scsi2Reserve(this.pr, this.scsi2, this.observe(nexus));
-      this.scsi2 = out.scsi2;
+      await this.setScsi2(out.scsi2);
       return out.conflict;
     });
   }
 
   /** RELEASE (6)/(10). Returns true on RESERVATION CONFLICT. */
   release(nexus: ItNexus): Promise<boolean> {
-    return this.enqueue(() => {
+    return this.enqueue(async () => {
       const out = scsi2Release(this.pr, this.scsi2, this.observe(nexus));
-      this.scsi2 = out.scsi2;
+      await this.setScsi2(out.scsi2);
       return out.conflict;
     });
   }
 
+  /** Install a SCSI-2 holder; a change is replicated before the command completes. */
+  private async setScsi2(next: Scsi2Reservation | null): Promise<void> {
+    if (sameScsi2(this.scsi2, next)) return;
+    this.scsi2 = next;
+    await this.afterChange();
+  }
+
   /** Logical unit reset, target reset: the SCSI-2 reservation is released; persistent reservations stay. */
   reset(): void {
+    if (this.scsi2 === null) return;
     this.scsi2 = null;
+    void this.afterChange();
   }
 
   /** I_T nexus loss: its SCSI-2 reservation is released; it is forgotten. Registrations stay. */
@@ -181,6 +204,7 @@ export class LuReservations {
     const id = this.identities.get(nexusKey);
     if (id && this.scsi2 && this.scsi2.initiator === id.initiator && this.scsi2.relativeTargetPortId === id.relativeTargetPortId) {
       this.scsi2 = null;
+      void this.afterChange();
     }
     this.identities.delete(nexusKey);
   }
@@ -191,7 +215,22 @@ export class LuReservations {
    * through that port is released, as its nexus loss would have done.
    */
   targetPortLost(relativeTargetPortId: number): void {
-    if (this.scsi2?.relativeTargetPortId === relativeTargetPortId) this.scsi2 = null;
+    if (this.scsi2?.relativeTargetPortId !== relativeTargetPortId) return;
+    this.scsi2 = null;
+    void this.afterChange();
+  }
+
+  /**
+   * The logical unit is now reached through another target port (a
+   * resource group moved with its alias IPs to the peer node): registrations
+   * made through port `from` now cover port `to`, as the initiators' paths
+   * moved with the address. Call it on an idle logical unit, after restore().
+   */
+  targetPortMoved(from: number, to: number): void {
+    const pr = movePort(this.pr, from, to);
+    if (pr === this.pr) return;
+    this.pr = pr;
+    void this.afterChange();
   }
 
   /** The whole state as plain JSON. */
@@ -209,4 +248,8 @@ export class LuReservations {
     this.pr = { generation: s.generation, aptpl: s.aptpl, registrations: s.registrations, reservation: s.reservation };
     this.scsi2 = s.scsi2;
   }
+}
+
+function sameScsi2(a: Scsi2Reservation | null, b: Scsi2Reservation | null): boolean {
+  return a === b || (a !== null && b !== null && a.initiator === b.initiator && a.relativeTargetPortId === b.relativeTargetPortId);
 }

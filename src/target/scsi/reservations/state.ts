@@ -139,6 +139,32 @@ export function registrationOf(pr: PrState, id: NexusIdentity): RegistrationReco
   return pr.registrations.find((r) => covers(r, id));
 }
 
+/**
+ * The registrations through relative target port `from` moved to port `to`
+ * (their I_T nexuses now reach the logical unit through `to`). A moved
+ * registration that would overlap one already at `to` is dropped in its
+ * favour, and a reservation it held passes to that one. Returns `pr` itself
+ * when nothing was at `from`.
+ */
+export function movePort(pr: PrState, from: number, to: number): PrState {
+  if (!pr.registrations.some((r) => r.relativeTargetPortId === from)) return pr;
+  const registrations: RegistrationRecord[] = [];
+  for (const r of pr.registrations) {
+    const moved = r.relativeTargetPortId === from ? { ...r, relativeTargetPortId: to } : r;
+    if (registrations.some((k) => overlaps(k, moved)) || pr.registrations.some((k) => k !== r && k.relativeTargetPortId !== from && overlaps(k, moved))) continue;
+    registrations.push(moved);
+  }
+  let reservation = pr.reservation;
+  const holder = reservation?.holder;
+  if (reservation && holder && holder.relativeTargetPortId === from) {
+    const moved = { initiator: holder.initiator, relativeTargetPortId: to };
+    const now = registrations.find((r) => overlaps(r, moved));
+    reservation = now ? { ...reservation, holder: { initiator: now.initiator, relativeTargetPortId: now.relativeTargetPortId } } : null;
+  }
+  if (reservation && reservation.holder === null && registrations.length === 0) reservation = null;
+  return { generation: pr.generation, aptpl: pr.aptpl, registrations, reservation };
+}
+
 /** Whether the registration holds the persistent reservation (every registrant does for all-registrants types). */
 export function isHolder(pr: PrState, reg: RegistrantRef): boolean {
   const res = pr.reservation;
