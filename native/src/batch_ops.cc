@@ -8,19 +8,36 @@
 // callback with every result.
 //
 //   submitBatch(fds: Int32Array, offsets: Float64Array, flags: Uint8Array,
-//               counts: Uint32Array, buffers: Buffer[], done: (results: Float64Array) => void): void
+//               counts: Uint32Array, buffers: Buffer[], done: (results: Float64Array) => void): Float64Array
 //
 // Transfer i uses the next counts[i] entries of `buffers`; flags bit 0 is
 // "write", bit 1 "fua" (durable before its result is reported, as pwritev's
-// fua). results[i] is the bytes transferred (a read stops early only at end
-// of file) or -errno. Transfers run in order on one engine thread; each is
-// independent: one failing does not stop the others. The caller keeps the
-// Buffers alive until `done` has run (io-queue.ts: its closure holds them);
-// the engine threads only see plain iovecs.
+// fua), bit 2 "memory" (the file is on tmpfs/ramfs), bit 3 "try nowait" (a
+// read on a file that supports RWF_NOWAIT). A result is the bytes
+// transferred (a read stops early only at end of file) or -errno.
+//
+// Small transfers that cannot block run at once, on the calling thread:
+// those on a memory file system, and reads that preadv2(RWF_NOWAIT) serves
+// whole from the page cache. For them a trip through an engine thread (a
+// wake-up there, one back to the event loop) costs more than the copy. At
+// most kInlineTransferBytes per transfer and kInlineBatchBytes per call run
+// that way, so the event loop is never held for long. A transfer runs inline
+// only if no earlier transfer of the call on the same file went to the
+// engine, so transfers of one call on one file still take effect in order.
+//
+// The returned array holds the results of the transfers done inline and NaN
+// for the others; those run in order on one engine thread, and `done` is
+// called with the same array layout (their results filled in) once they all
+// have, unless none was left. Each transfer is independent: one failing does
+// not stop the others. The caller keeps the Buffers alive until `done` has
+// run (io-queue.ts: its closure holds them); the engine threads only see
+// plain iovecs.
 #include <napi.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,10 +45,50 @@
 #include "errors.h"
 #include "exports.h"
 #include "io_engine.h"
+#include "posix_io.h"
 
 namespace twinsan {
 
 namespace {
+
+constexpr size_t kInlineTransferBytes = 64 * 1024;
+constexpr size_t kInlineBatchBytes = 256 * 1024;
+
+// Runs what may run inline (see the top of this file); marks it done_inline.
+// Returns how many transfers are left for the engine.
+size_t RunInline(IoJob* job) {
+  size_t budget = kInlineBatchBytes;
+  size_t left = 0;
+  std::vector<int> queued_fds;
+  for (size_t i = 0; i < job->transfers.size(); i++) {
+    IoTransfer& t = job->transfers[i];
+    bool eligible = (t.flags & (kIoMemory | kIoTryNowait)) != 0 && t.bytes <= kInlineTransferBytes && t.bytes <= budget;
+    for (int fd : queued_fds) eligible = eligible && fd != t.fd;
+    if (eligible) {
+      const iovec* iov = &job->iov[t.first_iov];
+      std::vector<iovec> owned(iov, iov + t.iov_count);
+      uint64_t done = 0;
+      int err;
+      if (t.flags & kIoMemory) {
+        err = (t.flags & kIoWrite) ? posix::PwriteFull(t.fd, std::move(owned), t.offset, (t.flags & kIoFua) != 0, &done)
+                                   : posix::PreadFull(t.fd, std::move(owned), t.offset, &done);
+      } else {
+        err = posix::PreadNowait(t.fd, iov, static_cast<int>(t.iov_count), t.offset, &done);
+        // Only a whole read counts: anything short may be a page not yet cached.
+        if (err == 0 && done < t.bytes) err = EAGAIN;
+      }
+      if (err != EAGAIN && err != EOPNOTSUPP) {
+        t.done_inline = true;
+        job->results[i] = err ? -static_cast<double>(err) : static_cast<double>(done);
+        budget -= t.bytes;
+        continue;
+      }
+    }
+    queued_fds.push_back(t.fd);
+    left++;
+  }
+  return left;
+}
 
 Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -91,6 +148,7 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
       Napi::RangeError::New(env, "counts name more buffers than given").ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    size_t bytes = 0;
     for (size_t k = 0; k < count; k++) {
       Napi::Value item = buffers[static_cast<uint32_t>(next + k)];
       if (env.IsExceptionPending()) return env.Undefined();
@@ -100,13 +158,22 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
       }
       Napi::Buffer<uint8_t> b = item.As<Napi::Buffer<uint8_t>>();
       iov.push_back(iovec{b.Data(), b.Length()});
+      bytes += b.Length();
     }
-    transfers.push_back(IoTransfer{fds[i], static_cast<uint8_t>(flags[i] & (kIoWrite | kIoFua)), static_cast<uint64_t>(offset), next, count});
+    uint8_t f = static_cast<uint8_t>(flags[i] & (kIoWrite | kIoFua | kIoMemory | kIoTryNowait));
+    if (f & kIoWrite) f &= static_cast<uint8_t>(~kIoTryNowait);  // RWF_NOWAIT is tried for reads only
+    transfers.push_back(IoTransfer{fds[i], f, static_cast<uint64_t>(offset), next, count, bytes, false});
     next += count;
   }
-  job->done = Napi::Persistent(info[5].As<Napi::Function>());
-  IoEngine::For(env)->Submit(job.release());
-  return env.Undefined();
+  job->results.assign(n, std::numeric_limits<double>::quiet_NaN());
+  size_t left = RunInline(job.get());
+  Napi::Float64Array results = Napi::Float64Array::New(env, n);
+  for (size_t i = 0; i < n; i++) results[i] = job->results[i];
+  if (left > 0) {
+    job->done = Napi::Persistent(info[5].As<Napi::Function>());
+    IoEngine::For(env)->Submit(job.release());
+  }
+  return results;
 }
 
 }  // namespace

@@ -13,7 +13,8 @@ namespace twinsan {
 
 namespace {
 
-// openFile(path, {create, sizeBytes?, direct, readOnly}) -> {fd, created, blockDevice, sizeBytes}
+// openFile(path, {create, sizeBytes?, direct, readOnly})
+//   -> {fd, created, blockDevice, sizeBytes, memoryBacked, nowaitReads}
 // Synchronous: open(2) is quick and the caller needs the descriptor at once.
 Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -35,6 +36,8 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   out.Set("created", Napi::Boolean::New(env, result.created));
   out.Set("blockDevice", Napi::Boolean::New(env, result.block_device));
   out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(result.size_bytes)));
+  out.Set("memoryBacked", Napi::Boolean::New(env, result.memory_backed));
+  out.Set("nowaitReads", Napi::Boolean::New(env, result.nowait_reads));
   return out;
 }
 

@@ -105,9 +105,9 @@ void IoEngine::Run() {
 }
 
 void IoEngine::Execute(IoJob* job) {
-  job->results.assign(job->transfers.size(), 0.0);
   for (size_t i = 0; i < job->transfers.size(); i++) {
     const IoTransfer& t = job->transfers[i];
+    if (t.done_inline) continue;
     std::vector<iovec> iov(job->iov.begin() + static_cast<ptrdiff_t>(t.first_iov),
                            job->iov.begin() + static_cast<ptrdiff_t>(t.first_iov + t.iov_count));
     uint64_t done = 0;

@@ -34,19 +34,27 @@ namespace twinsan {
 
 struct IoTransfer {
   int fd;
-  uint8_t flags;  // kIoWrite | kIoFua
+  uint8_t flags;  // kIoWrite | kIoFua | kIoMemory | kIoTryNowait
   uint64_t offset;
   size_t first_iov;
   size_t iov_count;
+  size_t bytes;
+  bool done_inline;  // already run on the submitting thread; its result is in place
 };
 
 constexpr uint8_t kIoWrite = 1;
 constexpr uint8_t kIoFua = 2;
+// The file is on a memory file system: the transfer is a memory copy that
+// cannot block on a device, so a small one may run on the submitting thread.
+constexpr uint8_t kIoMemory = 4;
+// A read that may first be tried with RWF_NOWAIT on the submitting thread.
+constexpr uint8_t kIoTryNowait = 8;
 
 struct IoJob {
   std::vector<IoTransfer> transfers;
   std::vector<iovec> iov;
-  // Bytes transferred or -errno, per transfer (filled by a worker thread).
+  // Bytes transferred or -errno, per transfer (filled by the submitting
+  // thread for transfers done inline, by a worker thread for the others).
   std::vector<double> results;
   // Called on the main thread with a Float64Array of the results. It also
   // keeps the Buffers alive: the JS side's closure holds them.

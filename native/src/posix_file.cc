@@ -2,7 +2,10 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +22,25 @@ int OpenRetrying(const char* path, int flags, mode_t mode) {
     fd = ::open(path, flags, mode);
   } while (fd < 0 && errno == EINTR);
   return fd;
+}
+
+bool OnMemoryFileSystem(int fd) {
+  struct statfs fs;
+  if (::fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
+// The kernel refuses RWF_NOWAIT up front (EOPNOTSUPP) where the file does not support it.
+bool SupportsNowaitReads(int fd) {
+#ifdef RWF_NOWAIT
+  char byte;
+  iovec iov{&byte, 1};
+  ssize_t n = ::preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+  return n >= 0 || errno == EAGAIN;
+#else
+  (void)fd;
+  return false;
+#endif
 }
 
 }  // namespace
@@ -70,6 +92,10 @@ int Open(const OpenRequest& request, OpenResult* result) {
   }
   result->fd = fd;
   result->created = created;
+  if (!request.direct) {
+    result->memory_backed = !result->block_device && OnMemoryFileSystem(fd);
+    result->nowait_reads = SupportsNowaitReads(fd);
+  }
   return 0;
 }
 

@@ -24,6 +24,11 @@ struct OpenResult {
   bool created = false;
   bool block_device = false;
   uint64_t size_bytes = 0;
+  // On tmpfs or ramfs (and not O_DIRECT): a transfer is a memory copy, never device I/O.
+  bool memory_backed = false;
+  // preadv2(RWF_NOWAIT) is supported: a read served by the page cache can be
+  // tried without risk of blocking (EAGAIN when it would wait for the device).
+  bool nowait_reads = false;
 };
 
 // posix_file.cc
@@ -39,6 +44,9 @@ int Seek(int fd, int whence, uint64_t offset, int64_t* position);
 // PreadFull stops early at end of file: *done tells how far it got.
 int PreadFull(int fd, std::vector<iovec> iov, uint64_t offset, uint64_t* done);
 int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64_t* done);
+// One preadv2(RWF_NOWAIT): 0 with *done the bytes read, EAGAIN when the data is
+// not all in the page cache (nothing to use: *done is 0), or another errno.
+int PreadNowait(int fd, const iovec* iov, int count, uint64_t offset, uint64_t* done);
 
 // posix_space.cc
 enum class SpaceMode { kPunch, kZero, kAllocate };

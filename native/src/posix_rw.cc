@@ -81,4 +81,20 @@ int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64
   return need_sync ? Datasync(fd) : 0;
 }
 
+int PreadNowait(int fd, const iovec* iov, int count, uint64_t offset, uint64_t* done) {
+  *done = 0;
+#ifdef RWF_NOWAIT
+  ssize_t n;
+  do {
+    n = ::preadv2(fd, iov, count, static_cast<off_t>(offset), RWF_NOWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno;
+  *done = static_cast<uint64_t>(n);
+  return 0;
+#else
+  (void)fd, (void)iov, (void)count, (void)offset;
+  return EOPNOTSUPP;
+#endif
+}
+
 }  // namespace twinsan::posix

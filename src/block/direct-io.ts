@@ -8,7 +8,7 @@
  * page aligned, transfer unaligned buffers through one aligned bounce buffer.
  * Transfers go through the batching queue (io-queue.ts).
  */
-import { queuedPreadv, queuedPwritev } from './io-queue';
+import { IoInline, queuedPreadv, queuedPwritev } from './io-queue';
 import { blockIo } from './native';
 
 export const DIRECT_IO_ALIGNMENT = 4096;
@@ -18,8 +18,16 @@ function isDirectReady(buffers: readonly Buffer[]): boolean {
 }
 
 /** Reads into `buffers` (total `length` bytes); resolves with the bytes read. */
-export function readVector(fd: number, offset: number, buffers: readonly Buffer[], length: number, direct: boolean): Promise<number> {
-  if (!direct || isDirectReady(buffers)) return queuedPreadv(fd, buffers, offset);
+export function readVector(
+  fd: number,
+  offset: number,
+  buffers: readonly Buffer[],
+  length: number,
+  direct: boolean,
+  inline: IoInline = IoInline.NONE,
+): Promise<number> {
+  if (!direct) return queuedPreadv(fd, buffers, offset, inline);
+  if (isDirectReady(buffers)) return queuedPreadv(fd, buffers, offset);
   return readBounced(fd, offset, buffers, length);
 }
 
@@ -39,8 +47,10 @@ export function writeVector(
   length: number,
   direct: boolean,
   fua: boolean,
+  inline: IoInline = IoInline.NONE,
 ): Promise<number> {
-  if (!direct || isDirectReady(buffers)) return queuedPwritev(fd, buffers, offset, fua);
+  if (!direct) return queuedPwritev(fd, buffers, offset, fua, inline);
+  if (isDirectReady(buffers)) return queuedPwritev(fd, buffers, offset, fua);
   const bounce = blockIo.allocAligned(length);
   let at = 0;
   for (const b of buffers) at += b.copy(bounce, at);

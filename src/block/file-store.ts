@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { AllocationExtent, BackingStore, BlockIoError, WriteOptions } from './backing-store';
 import { DIRECT_IO_ALIGNMENT, readVector, writeVector } from './direct-io';
 import { allocReadBuffer } from './io-buffers';
+import { IoInline, inlineHints } from './io-queue';
 import { blockIo } from './native';
 
 export interface FileStoreOptions {
@@ -27,7 +28,9 @@ export interface FileStoreOptions {
 
 /**
  * A BackingStore on a regular file or a block device, through the native
- * addon. I/O runs on libuv's thread pool.
+ * addon. Reads and writes go through the batching queue (io-queue.ts) to the
+ * addon's I/O engine threads, small ones that cannot block run inline; the
+ * other calls run on libuv's thread pool.
  *
  * Allocation status comes from SEEK_DATA/SEEK_HOLE. File systems that keep
  * zeroed ranges as unwritten extents (ext4, XFS) report ranges written by
@@ -50,6 +53,8 @@ export class FileBackingStore implements BackingStore {
     readonly direct: boolean,
     readonly readOnly: boolean,
     readonly blockDevice: boolean,
+    /** Which transfers may run on the event loop (io-queue.ts). */
+    private readonly inline: { readonly read: IoInline; readonly write: IoInline },
   ) {
     this.size = sizeBytes;
     this.description = path;
@@ -61,7 +66,7 @@ export class FileBackingStore implements BackingStore {
       throw new BlockIoError('EINVAL', `${path}: sizeBytes ${sizeBytes} is not a non-negative safe integer`);
     }
     const opened = blockIo.openFile(path, { create, direct, readOnly, ...(sizeBytes !== undefined && { sizeBytes }) });
-    const store = new FileBackingStore(path, opened.fd, opened.sizeBytes, thin, direct, readOnly, opened.blockDevice);
+    const store = new FileBackingStore(path, opened.fd, opened.sizeBytes, thin, direct, readOnly, opened.blockDevice, inlineHints(opened, direct));
     if (opened.created && !thin) {
       try {
         await store.preallocate(0, opened.sizeBytes);
@@ -117,7 +122,7 @@ export class FileBackingStore implements BackingStore {
     if (length === 0) return Promise.resolve();
     if (this.closing) return Promise.reject(this.closedError());
     this.inflight++;
-    return writeVector(this.fd, offset, buffers, length, this.direct, options?.fua ?? false).then(
+    return writeVector(this.fd, offset, buffers, length, this.direct, options?.fua ?? false, this.inline.write).then(
       () => this.settled(),
       (err: unknown) => {
         this.settled();
@@ -212,7 +217,7 @@ export class FileBackingStore implements BackingStore {
   private readInto<T>(offset: number, buffers: readonly Buffer[], length: number, result: T): Promise<T> {
     if (this.closing) return Promise.reject(this.closedError());
     this.inflight++;
-    return readVector(this.fd, offset, buffers, length, this.direct).then(
+    return readVector(this.fd, offset, buffers, length, this.direct, this.inline.read).then(
       (done) => {
         this.settled();
         if (done < length) {

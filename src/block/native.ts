@@ -28,6 +28,10 @@ export interface NativeOpenResult {
   readonly created: boolean;
   readonly blockDevice: boolean;
   readonly sizeBytes: number;
+  /** On tmpfs or ramfs, not O_DIRECT: transfers are memory copies (io-queue.ts runs small ones inline). */
+  readonly memoryBacked: boolean;
+  /** preadv2(RWF_NOWAIT) is supported (io-queue.ts tries page-cache reads inline). */
+  readonly nowaitReads: boolean;
 }
 
 export type FallocateMode = 'punch' | 'zero' | 'allocate';
@@ -47,7 +51,7 @@ interface NativeAddon {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
-  ): void;
+  ): Float64Array;
   fallocate(fd: number, mode: FallocateMode, offset: number, length: number): Promise<void>;
   ftruncate(fd: number, size: number): Promise<void>;
   seekData(fd: number, offset: number): Promise<number>;
@@ -131,10 +135,12 @@ export const blockIo = {
     n.pwritev(fd, buffers, offset, { fua })),
   fdatasync: wrapAsync((n, fd: number) => n.fdatasync(fd)),
   /**
-   * Many preadv/pwritev in one thread-pool job (see io-queue.ts, its only
+   * Many preadv/pwritev in one I/O-engine job (see io-queue.ts, its only
    * user): transfer i uses the next counts[i] buffers; flags bit 0 write,
-   * bit 1 fua; `done` gets bytes transferred or -errno per transfer.
-   * Argument errors throw TypeError / RangeError.
+   * bit 1 fua, bit 2 memory file system, bit 3 try RWF_NOWAIT. Returns the
+   * results of the transfers run inline (bytes or -errno; NaN for the
+   * others); `done` gets the others' results in the same layout, and is not
+   * called when none was left. Argument errors throw TypeError / RangeError.
    */
   submitBatch: (
     fds: Int32Array,
@@ -143,7 +149,7 @@ export const blockIo = {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
-  ): void => load().submitBatch(fds, offsets, flags, counts, buffers, done),
+  ): Float64Array => load().submitBatch(fds, offsets, flags, counts, buffers, done),
   /** punch: deallocate, reads zeros. zero: zeros, stays allocated. allocate: reserve space. */
   fallocate: wrapAsync((n, fd: number, mode: FallocateMode, offset: number, length: number) =>
     n.fallocate(fd, mode, offset, length)),

@@ -1,6 +1,8 @@
-/** Batched submission (src/block/io-queue.ts): many transfers per thread-pool job, each settled on its own. */
+/** Batched submission (src/block/io-queue.ts): many transfers per engine job, each settled on its own; small ones that cannot block run inline. */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { queuedPreadv, queuedPwritev } from '../../../src/block/io-queue';
+import { IoInline, inlineHints, queuedPreadv, queuedPwritev } from '../../../src/block/io-queue';
 import { blockIo } from '../../../src/block/native';
 import { expectBlockIoError, pattern, scratchDir } from './helpers';
 
@@ -55,5 +57,91 @@ describe('queued transfers', () => {
     await expect(bad).rejects.toThrow(TypeError);
     expect(await queuedPreadv(fd, [Buffer.alloc(16)], 0)).toBe(16);
     await blockIo.close(fd);
+  });
+});
+
+describe('transfers run inline', () => {
+  const shm = existsSync('/dev/shm') ? mkdtempSync(path.join('/dev/shm', 'twinsan-block-')) : null;
+  afterAll(() => shm && rmSync(shm, { recursive: true, force: true }));
+
+  /** submitBatch straight: which transfers came back at once (not NaN). */
+  function submit(fd: number, specs: { write: boolean; offset: number; data: Buffer; inline: IoInline }[]): { inline: Float64Array; later: Promise<Float64Array | null> } {
+    let resolve!: (r: Float64Array | null) => void;
+    const later = new Promise<Float64Array | null>((r) => (resolve = r));
+    const inline = blockIo.submitBatch(
+      Int32Array.from(specs.map(() => fd)),
+      Float64Array.from(specs.map((s) => s.offset)),
+      Uint8Array.from(specs.map((s) => (s.write ? 1 : 0) | s.inline)),
+      Uint32Array.from(specs.map(() => 1)),
+      specs.map((s) => s.data),
+      resolve,
+    );
+    if (!inline.some(Number.isNaN)) resolve(null);
+    return { inline, later };
+  }
+
+  it.skipIf(shm === null)('on tmpfs, small transfers complete inside the call; large ones and later ones on the same file go to the engine, in order', async () => {
+    const opened = blockIo.openFile(path.join(shm!, 'mem.img'), { create: true, sizeBytes: 4 * 1024 * 1024 });
+    expect(opened.memoryBacked).toBe(true);
+    expect(inlineHints(opened, false)).toEqual({ read: IoInline.MEMORY, write: IoInline.MEMORY });
+    const small = pattern(4096, 1);
+    const big = pattern(1024 * 1024, 2);
+    const overlapping = pattern(4096, 3);
+    const { inline, later } = submit(opened.fd, [
+      { write: true, offset: 0, data: small, inline: IoInline.MEMORY },
+      { write: true, offset: 8192, data: big, inline: IoInline.MEMORY },
+      // Inside the big write's range: must not overtake it.
+      { write: true, offset: 8192, data: overlapping, inline: IoInline.MEMORY },
+    ]);
+    expect(inline[0]).toBe(4096);
+    expect(Number.isNaN(inline[1]!)).toBe(true);
+    expect(Number.isNaN(inline[2]!)).toBe(true);
+    const rest = await later;
+    expect(Array.from(rest!.subarray(1))).toEqual([1024 * 1024, 4096]);
+    const back = Buffer.alloc(8192 + 1024 * 1024);
+    expect(await queuedPreadv(opened.fd, [back], 0, IoInline.MEMORY)).toBe(back.length);
+    expect(back.subarray(0, 4096).equals(small)).toBe(true);
+    expect(back.subarray(8192, 8192 + 4096).equals(overlapping)).toBe(true);
+    expect(back.subarray(8192 + 4096).equals(big.subarray(4096))).toBe(true);
+    await blockIo.close(opened.fd);
+  });
+
+  it('on a file system with RWF_NOWAIT reads, a cached read completes inside the call; writes never do', async () => {
+    const opened = blockIo.openFile(tmp.file('nowait.img'), { create: true, sizeBytes: 64 * 1024 });
+    const hints = inlineHints(opened, false);
+    if (opened.memoryBacked) return; // os.tmpdir() on tmpfs: covered above
+    expect(hints.write).toBe(IoInline.NONE);
+    if (!opened.nowaitReads) {
+      expect(hints.read).toBe(IoInline.NONE);
+      return;
+    }
+    expect(hints.read).toBe(IoInline.TRY_NOWAIT);
+    const data = pattern(4096, 9);
+    const w = submit(opened.fd, [{ write: true, offset: 4096, data, inline: IoInline.TRY_NOWAIT }]);
+    expect(Number.isNaN(w.inline[0]!)).toBe(true);
+    expect(Array.from((await w.later)!)).toEqual([4096]);
+    // Just written: in the page cache.
+    const back = Buffer.alloc(4096);
+    const r = submit(opened.fd, [{ write: false, offset: 4096, data: back, inline: IoInline.TRY_NOWAIT }]);
+    expect(r.inline[0]).toBe(4096);
+    expect(await r.later).toBeNull();
+    expect(back.equals(data)).toBe(true);
+    await blockIo.close(opened.fd);
+  });
+
+  it('never runs O_DIRECT transfers inline', () => {
+    expect(inlineHints({ memoryBacked: true, nowaitReads: true }, true)).toEqual({ read: IoInline.NONE, write: IoInline.NONE });
+  });
+
+  it.skipIf(shm === null)('fails an inline transfer on its own: a write to a read-only descriptor next to a good read', async () => {
+    const file = path.join(shm!, 'ro.img');
+    const rw = blockIo.openFile(file, { create: true, sizeBytes: 8192 });
+    await blockIo.close(rw.fd);
+    const ro = blockIo.openFile(file, { readOnly: true });
+    const bad = queuedPwritev(ro.fd, [pattern(4096, 5)], 0, false, IoInline.MEMORY);
+    const good = queuedPreadv(ro.fd, [Buffer.alloc(4096)], 4096, IoInline.MEMORY);
+    expect((await expectBlockIoError(bad, 'EBADF')).message).toMatch(/pwritev$/);
+    expect(await good).toBe(4096);
+    await blockIo.close(ro.fd);
   });
 });
