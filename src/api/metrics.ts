@@ -23,13 +23,28 @@ export const METRIC_NAMES = {
 type LatencyLabel = 'volume' | 'le';
 
 /** A histogram whose values are the latest snapshot's, not observed here. */
+const LATENCY_CONFIG = { name: METRIC_NAMES.latency, help: 'Latency of completed SCSI commands per volume', labelNames: ['volume' as const], registers: [] };
+
 class SnapshotHistogram extends Histogram<LatencyLabel> {
+  /** An empty twin that supplies the metric's name, help, type and aggregator (asking super would recurse into our override). */
+  private readonly template = new Histogram<LatencyLabel>(LATENCY_CONFIG);
+
   constructor(private readonly latest: () => MetricsSnapshot) {
-    super({ name: METRIC_NAMES.latency, help: 'Latency of completed SCSI commands per volume', labelNames: ['volume'], registers: [] });
+    super(LATENCY_CONFIG);
   }
 
   override async get(): ReturnType<Histogram<LatencyLabel>['get']> {
-    const base = await super.get();
+    return this.fromSnapshot();
+  }
+
+  /**
+   * The registry's text exposition calls getForPromString() (untyped in
+   * prom-client's declarations) in preference to get(); answer the same.
+   */
+  readonly getForPromString = (): ReturnType<Histogram<LatencyLabel>['get']> => this.fromSnapshot();
+
+  private async fromSnapshot(): ReturnType<Histogram<LatencyLabel>['get']> {
+    const base = await this.template.get();
     const values: typeof base.values = [];
     for (const v of this.latest().volumes) {
       const { bounds, counts, sum, count } = v.latency;
