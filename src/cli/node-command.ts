@@ -1,5 +1,5 @@
 /**
- * `twinsan node --config FILE`: run one node of a mirrored pair
+ * `twinsan node start --config FILE` (or `twinsan node --config FILE`): run one node of a mirrored pair
  * (docs/node-config.md) until SIGINT or SIGTERM, then stop gracefully: the
  * iSCSI server first (in-flight commands complete on both copies), then the
  * volumes and the mirror. A second signal while stopping exits at once.
@@ -7,21 +7,45 @@
  */
 import { Command } from 'commander';
 import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../resource-groups';
+import { UsageError } from './client';
+import { addNodeApiCommands } from './commands/nodes';
 import { createLogger } from './logger';
+import { CliIo, processIo } from './output';
 
 export interface NodeCommandOptions {
   config: string;
   logLevel?: string;
 }
 
-export function nodeCommand(): Command {
-  return new Command('node')
-    .description('run one node of a mirrored pair: its volumes, their replication, and a target for each volume it owns')
-    .requiredOption('--config <file>', 'node config file (JSON, see docs/node-config.md)')
-    .option('--log-level <level>', 'log level (overrides log.level of the config and TWINSAN_LOG_LEVEL)')
+const CONFIG_HELP = 'node config file (JSON, see docs/node-config.md)';
+const LOG_LEVEL_HELP = 'log level (overrides log.level of the config and TWINSAN_LOG_LEVEL)';
+
+/**
+ * `twinsan node start --config FILE` runs a node; `twinsan node --config FILE`
+ * is its older spelling and stays. `node list` and `node show ID` ask the API.
+ * Options are positional so that `node --config` and `node start --config`
+ * each reach their own command.
+ */
+export function nodeCommand(io: CliIo = processIo()): Command {
+  const node = new Command('node')
+    .description('run one node of a mirrored pair (node start), or look at the nodes of a running pair (node list, node show)')
+    .option('--config <file>', `${CONFIG_HELP}; the same as node start --config`)
+    .option('--log-level <level>', LOG_LEVEL_HELP)
+    .enablePositionalOptions()
+    .action(async (opts: Partial<NodeCommandOptions>) => {
+      if (opts.config === undefined) throw new UsageError('node: give a subcommand (start, list, show) or --config FILE');
+      await runNode({ config: opts.config, ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}) });
+    });
+  node
+    .command('start')
+    .description('run this node: its volumes, their replication, its resource groups and the API, until SIGINT or SIGTERM')
+    .requiredOption('--config <file>', CONFIG_HELP)
+    .option('--log-level <level>', LOG_LEVEL_HELP)
     .action(async (opts: NodeCommandOptions) => {
       await runNode(opts);
     });
+  addNodeApiCommands(node, io);
+  return node;
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
