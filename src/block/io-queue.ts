@@ -97,15 +97,15 @@ function submitJob(all: readonly Transfer[], start: number, end: number): void {
     counts[i] = t.buffers.length;
     for (let k = 0; k < t.buffers.length; k++) buffers.push(t.buffers[k]!);
   }
-  let inline: Float64Array;
+  let inline: Float64Array | undefined;
   try {
-    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (results: Float64Array) => settle(job, results, inline));
+    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (results: Float64Array) => settle(job, results, inline ?? null));
   } catch (err) {
     // Argument errors (a programming mistake) fail every transfer of the job.
     for (const t of job) t.reject(err);
     return;
   }
-  settle(job, inline, null);
+  if (inline) settle(job, inline, null);
 }
 
 /**

@@ -51,7 +51,8 @@ interface NativeAddon {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
-  ): Float64Array;
+    // undefined from an addon built before inline transfers (a stale native/build): nothing ran inline.
+  ): Float64Array | undefined;
   fallocate(fd: number, mode: FallocateMode, offset: number, length: number): Promise<void>;
   ftruncate(fd: number, size: number): Promise<void>;
   seekData(fd: number, offset: number): Promise<number>;
@@ -149,7 +150,7 @@ export const blockIo = {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
-  ): Float64Array => load().submitBatch(fds, offsets, flags, counts, buffers, done),
+  ): Float64Array | undefined => load().submitBatch(fds, offsets, flags, counts, buffers, done),
   /** punch: deallocate, reads zeros. zero: zeros, stays allocated. allocate: reserve space. */
   fallocate: wrapAsync((n, fd: number, mode: FallocateMode, offset: number, length: number) =>
     n.fallocate(fd, mode, offset, length)),
