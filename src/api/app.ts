@@ -108,7 +108,8 @@ export function buildApp(options: ApiOptions): FastifyInstance {
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.setErrorHandler((error, request, reply) => reply.send(handleError(error, request, reply)));
-  app.setNotFoundHandler({ preHandler: (request, _reply, done) => { authenticate(options.tokens, request); done(); } }, (request, reply) => {
+  // The onRequest token check below runs for unknown routes too: without a token they answer 401, not 404.
+  app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     reply.code(404).send(errorBody(404, `no such route: ${request.method} ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`));
   });

@@ -305,7 +305,7 @@ export const updateAccessBody = {
   additionalProperties: false,
   minProperties: 1,
   properties: {
-    allowedInitiators: { type: ['array', 'null'], maxItems: 1024, uniqueItems: true, items: iqn, description: 'null: any initiator' },
+    allowedInitiators: { type: ['array', 'null'], maxItems: 256, uniqueItems: true, items: iqn, description: 'null: any initiator' },
     chap: { ...chapCredentials, description: 'null removes CHAP (and mutual CHAP)' },
     mutualChap: chapCredentials,
   },
