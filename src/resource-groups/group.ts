@@ -67,6 +67,8 @@ export interface StartOutcome {
 export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
   private current: RgState = 'stopped';
   private queue: Promise<unknown> = Promise.resolve();
+  /** How long each resource's start or stop took in the running operation (logged with its final transition). */
+  private timings: Record<string, number> = {};
 
   constructor(
     readonly name: string,
@@ -128,7 +130,7 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     const from = this.current;
     this.current = t.next;
     if (from !== t.next) {
-      this.log?.info({ rg: this.name, from, to: t.next, event }, `resource group ${this.name}: ${from} → ${t.next}`);
+      this.log?.info({ rg: this.name, from, to: t.next, event, resourceMs: this.timings }, `resource group ${this.name}: ${from} → ${t.next}`);
       this.emit('state', t.next, from, event);
     }
     return { noop: t.noop };
@@ -136,12 +138,13 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
 
   private async bringUp(request: 'start' | 'move-in', done: 'started' | 'moved-in'): Promise<StartOutcome> {
     const t0 = performance.now();
+    this.timings = {};
     if (this.apply(request).noop) return { noop: true, ms: 0 };
     let failedAt = -1;
     let cause: unknown;
     for (let i = 0; i < this.resources.length; i++) {
       try {
-        await this.resources[i]!.start();
+        await this.timed(this.resources[i]!, () => this.resources[i]!.start());
       } catch (err) {
         failedAt = i;
         cause = err;
@@ -161,6 +164,7 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
 
   private async takeDown(request: 'stop' | 'fence' | 'move-out', done: 'stopped' | 'moved-out', reason: StopReason): Promise<StartOutcome> {
     const t0 = performance.now();
+    this.timings = {};
     if (this.apply(request).noop) return { noop: true, ms: 0 };
     let from = this.resources.length - 1;
     if (reason === 'move' && from >= 0) {
@@ -169,7 +173,7 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
       // a group with commands still running.
       const drain = this.resources[from]!;
       try {
-        await drain.stop('move');
+        await this.timed(drain, () => drain.stop('move'));
         from--;
       } catch (err) {
         const back = await drain.start().then(
@@ -195,13 +199,22 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     return { noop: false, ms: performance.now() - t0 };
   }
 
+  private async timed(r: Resource, op: () => Promise<void>): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await op();
+    } finally {
+      this.timings[r.name] = Math.round((performance.now() - t0) * 10) / 10;
+    }
+  }
+
   /** Stop resources[from], resources[from-1], ..., resources[0]; every one is tried. */
   private async stopFrom(from: number, reason: StopReason): Promise<{ resource: string; err: unknown }[]> {
     const errors: { resource: string; err: unknown }[] = [];
     for (let i = from; i >= 0; i--) {
       const r = this.resources[i]!;
       try {
-        await r.stop(reason);
+        await this.timed(r, () => r.stop(reason));
       } catch (err) {
         this.log?.error({ rg: this.name, resource: r.name, err, reason }, `resource group ${this.name}: ${r.name} failed to stop`);
         errors.push({ resource: r.name, err });

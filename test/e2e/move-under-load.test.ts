@@ -38,6 +38,7 @@ interface LoadResult {
   maxPauseMs: number | null;
   longestPauses: { atMs: number; ms: number }[];
   counts: Record<string, number>;
+  reconnects: { lostAtMs: number; readyAfterMs: number; refused: number }[];
   loginRejections: { atMs: number; status: string }[];
   ioErrors: { seq: number; message: string }[];
   ioErrorCount: number;
@@ -86,7 +87,12 @@ describe('planned move under load', () => {
       expect(await p.rgState(to)).toBe('serving');
       expect(await p.rgState(from)).toBe('stopped');
       const phases = [...p.tail(from).matchAll(/"phases":(\{[^}]*\})[^\n]*moved rg1 to the peer/g)].at(-1)?.[1] ?? '?';
-      moves.push(`${from} → ${to}: POST /move answered in ${ms.toFixed(0)} ms, phases on ${from} (ms): ${phases}`);
+      const resourceMs = (self: NodeName, transition: string): string =>
+        [...p.tail(self).matchAll(new RegExp(`"resourceMs":(\\{[^}]*\\})[^\\n]*${transition}`, 'g'))].at(-1)?.[1] ?? '?';
+      moves.push(
+        `${from} → ${to}: POST /move answered in ${ms.toFixed(0)} ms; phases on ${from} (ms): ${phases}; ` +
+          `stop on ${from}: ${resourceMs(from, 'moving-out → stopped')}; start on ${to}: ${resourceMs(to, 'moving-in → serving')}`,
+      );
       // The load goes on through the other node.
       await load.more(200);
       // The source's copy catches up before the next move.
@@ -98,7 +104,7 @@ describe('planned move under load', () => {
     console.log(`planned move under load:\n  ${moves.join('\n  ')}`);
     console.log(
       `  ${r.acked} writes acknowledged in ${r.runMs} ms; longest I/O pause ${r.maxPauseMs} ms; longest pauses ${JSON.stringify(r.longestPauses)}; ` +
-        `retries ${JSON.stringify(r.counts)}; login rejections ${JSON.stringify(r.loginRejections)}`,
+        `retries ${JSON.stringify(r.counts)}; reconnects ${JSON.stringify(r.reconnects)}; login rejections ${JSON.stringify(r.loginRejections)}`,
     );
     expect(r.ioErrorCount, JSON.stringify(r.ioErrors)).toBe(0);
     expect('error' in r.verify ? r.verify.error : null).toBeNull();

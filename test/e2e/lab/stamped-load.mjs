@@ -49,6 +49,8 @@ function payload(seq) {
 
 const counts = { busy: 0, unitAttention: 0, notReady: 0, reconnects: 0, connectFailures: 0, loginFailures: 0, timeouts: 0 };
 const loginRejections = [];
+/** Each reconnect: when the session was found lost, how long until a new one was ready, connections refused meanwhile. */
+const reconnectLog = [];
 const ioErrors = [];
 /** Slot → sequence number of its last acknowledged write. */
 const lastAcked = new Map();
@@ -101,11 +103,16 @@ async function openSession(isid) {
 function live() {
   if (session?.alive) return Promise.resolve(session);
   connecting ??= (async () => {
+    const lostAt = performance.now();
+    const refusedBefore = counts.connectFailures;
     if (session) counts.reconnects++;
     for (;;) {
       try {
         // The same ISID: the new login reinstates the old session (same I_T nexus).
         session = await openSession(newIsid());
+        if (counts.reconnects > 0 && reconnectLog.length < 20) {
+          reconnectLog.push({ lostAtMs: Math.round(lostAt - t0), readyAfterMs: Math.round(performance.now() - lostAt), refused: counts.connectFailures - refusedBefore });
+        }
         return session;
       } catch (err) {
         if (/login .* failed with status 0x(\w+)/.test(err.message)) {
@@ -234,6 +241,7 @@ process.stdin.on('data', async (d) => {
     maxPauseMs: gaps.length ? Math.round(gaps[0].ms * 10) / 10 : null,
     longestPauses: gaps.slice(0, 5).map((g) => ({ atMs: g.atMs, ms: Math.round(g.ms * 10) / 10 })),
     counts,
+    reconnects: reconnectLog,
     loginRejections,
     ioErrors: ioErrors.slice(0, 20),
     ioErrorCount: ioErrors.length,
