@@ -85,49 +85,83 @@ const PROMPT_KEYS: Readonly<Record<string, 'enter' | 'cancel' | 'erase'>> = {
   '\b': 'erase',
 };
 
-/** Read one line from the terminal without echo. */
-function promptHidden(io: CliIo, prompt: string): Promise<string> {
-  const stdin = io.stdin;
-  io.stderr.write(prompt);
-  stdin.setRawMode?.(true);
-  stdin.setEncoding('utf8');
-  stdin.resume();
-  return new Promise((resolve, reject) => {
+/**
+ * Lines typed at the terminal, not echoed (raw mode). Keys that arrive
+ * together (a paste: both entries at once) are kept for the next line.
+ */
+class HiddenLines {
+  private pending = '';
+  private waiter: { resolve: (line: string) => void; reject: (err: Error) => void } | null = null;
+  private readonly onData = (chunk: string | Buffer): void => {
+    this.pending += String(chunk);
+    this.deliver();
+  };
+
+  private readonly onEnd = (): void => {
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(new UsageError('the terminal closed at the secret prompt'));
+  };
+
+  constructor(private readonly io: CliIo) {
+    io.stdin.setRawMode?.(true);
+    io.stdin.setEncoding('utf8');
+    io.stdin.on('data', this.onData);
+    io.stdin.on('end', this.onEnd);
+    io.stdin.resume();
+  }
+
+  read(prompt: string): Promise<string> {
+    this.io.stderr.write(prompt);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.deliver();
+    });
+  }
+
+  close(): void {
+    this.io.stdin.off('data', this.onData);
+    this.io.stdin.off('end', this.onEnd);
+    this.io.stdin.setRawMode?.(false);
+    this.io.stdin.pause();
+  }
+
+  private deliver(): void {
+    if (!this.waiter) return;
     let value = '';
-    const finish = (): void => {
-      stdin.off('data', onData);
-      stdin.setRawMode?.(false);
-      stdin.pause();
-      io.stderr.write('\n');
-    };
-    const onData = (chunk: string | Buffer): void => {
-      for (const ch of String(chunk)) {
-        const key = Object.hasOwn(PROMPT_KEYS, ch) ? PROMPT_KEYS[ch] : undefined;
-        if (key === 'enter') {
-          finish();
-          resolve(value);
-          return;
-        }
-        if (key === 'cancel') {
-          finish();
-          reject(new UsageError('cancelled at the secret prompt'));
-          return;
-        }
-        if (key === 'erase') value = [...value].slice(0, -1).join('');
-        else if (value.length < MAX_SECRET_INPUT) value += ch;
+    let used = 0;
+    for (const ch of this.pending) {
+      used += ch.length;
+      const key = Object.hasOwn(PROMPT_KEYS, ch) ? PROMPT_KEYS[ch] : undefined;
+      if (key === 'enter' || key === 'cancel') {
+        const waiter = this.waiter;
+        this.waiter = null;
+        this.pending = this.pending.slice(used);
+        this.io.stderr.write('\n');
+        if (key === 'enter') waiter.resolve(value);
+        else waiter.reject(new UsageError('cancelled at the secret prompt'));
+        return;
       }
-    };
-    stdin.on('data', onData);
-  });
+      if (key === 'erase') value = [...value].slice(0, -1).join('');
+      else if (value.length < MAX_SECRET_INPUT) value += ch;
+    }
+    // No line end yet: keep the keys for when it comes (bounded like the secret itself).
+    if (this.pending.length > MAX_SECRET_INPUT) this.pending = this.pending.slice(-MAX_SECRET_INPUT);
+  }
 }
 
 /** Ask twice at the terminal; the two must match. */
 export async function promptSecret(io: CliIo, what: string): Promise<string> {
-  const first = await promptHidden(io, `${what}: `);
-  if (first === '') throw new UsageError(`${what}: empty secret`);
-  const again = await promptHidden(io, `${what} (again): `);
-  if (again !== first) throw new UsageError(`${what}: the two entries differ`);
-  return first;
+  const lines = new HiddenLines(io);
+  try {
+    const first = await lines.read(`${what}: `);
+    if (first === '') throw new UsageError(`${what}: empty secret`);
+    const again = await lines.read(`${what} (again): `);
+    if (again !== first) throw new UsageError(`${what}: the two entries differ`);
+    return first;
+  } finally {
+    lines.close();
+  }
 }
 
 export interface SecretSources {

@@ -34,7 +34,7 @@ export function maintenanceCommand(io: CliIo): Command {
   for (const [name, step] of Object.entries(STEPS)) {
     addWaitOptions(apiCommand(maintenance, `${name} <node>`, step.description)).action(
       apiAction<WaitOptions>(io, async (ctx, [node], opts) => {
-        const res = await ctx.client.request(step.method, `/api/v1/nodes/${seg(node!)}/maintenance`);
+        const res = await ctx.client.request(step.method, `/api/v1/nodes/${seg(node!)}/maintenance`, { fields: { id: 'NODE' } });
         if (!opts.wait) {
           if (ctx.json) return printJson(ctx, res);
           const job = asObject<JobInfo>(res, 'the job');

@@ -15,7 +15,7 @@ export function addNodeApiCommands(node: Command, io: CliIo): void {
   );
   apiCommand(node, 'show <id>', 'one node').action(
     apiAction(io, async (ctx, [id]) => {
-      const { value, res } = await getObject<NodeInfo>(ctx, `/api/v1/nodes/${seg(id!)}`, `node ${id}`);
+      const { value, res } = await getObject<NodeInfo>(ctx, `/api/v1/nodes/${seg(id!)}`, `node ${id}`, { fields: { id: 'ID' } });
       if (ctx.json) return printJson(ctx, res);
       out(ctx, nodeBlock(value));
     }),

@@ -37,8 +37,8 @@ export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): str
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
 }
 
-/** "Key:  value" lines with the values aligned. */
+/** "Key:  value" lines with the values aligned; an empty key continues the value above on its own line. */
 export function keyValues(pairs: readonly (readonly [string, string])[]): string {
   const w = Math.max(0, ...pairs.map(([k]) => width(k) + 1));
-  return pairs.map(([k, v]) => `${pad(`${k}:`, w, 'left')}  ${printable(v)}`.trimEnd()).join('\n') + '\n';
+  return pairs.map(([k, v]) => `${pad(k === '' ? '' : `${k}:`, w, 'left')}  ${printable(v)}`.trimEnd()).join('\n') + '\n';
 }

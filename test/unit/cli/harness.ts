@@ -11,14 +11,14 @@ import { Command } from 'commander';
 import pino from 'pino';
 import { buildApp, startApiServer, TokenStore } from '../../../src/api';
 import type { ApiServer, ApiTls } from '../../../src/api';
-import type { JobInfo, VolumeInfo } from '../../../src/resource-groups';
+import type { JobInfo, VerifyRequest, VolumeInfo } from '../../../src/resource-groups';
 import { apiCommands, reportError, withIo } from '../../../src/cli/commands';
 import { nodeCommand } from '../../../src/cli/node-command';
 import type { CliIo, InStream, OutStream } from '../../../src/cli/output';
 import { FakeControl } from '../api/fake-control';
 
 /** This worktree's loopback ports (24000-24999), one per test file. */
-export const CLI_PORTS = { commands: 24101, client: 24102, tls: 24103, follow: 24104, unreachable: 24999 } as const;
+export const CLI_PORTS = { commands: 24101, client: 24102, tls: 24103, follow: 24104, groups: 24105, access: 24106, jobs: 24107, bin: 24108, unreachable: 24999 } as const;
 
 /**
  * FakeControl whose jobs and resyncs move: each GET of a running job adds
@@ -30,6 +30,8 @@ export class MovingControl extends FakeControl {
   /** Jobs that end failed with this error once they reach 100%. */
   failJobs = new Map<string, string>();
   jobResult: JobInfo['result'] = null;
+  /** The next verify job ends failed with this error. */
+  failNextVerify: string | null = null;
   private readonly progressed = new Map<string, JobInfo>();
   private readonly resync = new Map<string, number>();
 
@@ -51,6 +53,17 @@ export class MovingControl extends FakeControl {
           };
     this.progressed.set(id, next);
     return next;
+  }
+
+  override async jobs(): Promise<readonly JobInfo[]> {
+    return (await super.jobs()).map((j) => this.progressed.get(j.id) ?? j);
+  }
+
+  override async verify(volume: string, req: VerifyRequest): Promise<JobInfo> {
+    const job = await super.verify(volume, req);
+    if (this.failNextVerify !== null) this.failJobs.set(job.id, this.failNextVerify);
+    this.failNextVerify = null;
+    return job;
   }
 
   override async volume(name: string): Promise<VolumeInfo> {
