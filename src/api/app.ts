@@ -119,6 +119,13 @@ export function buildApp(options: ApiOptions): FastifyInstance {
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'DELETE' && request.routeOptions.schema?.body !== undefined) request.body = {};
   });
+  // API answers describe the pair's configuration: no caching anywhere, no content sniffing.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith(`${API_PREFIX}/`) || request.url === '/metrics') {
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+      reply.header('x-content-type-options', 'nosniff');
+    }
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, route: request.routeOptions.url ?? null, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ...logSubject(request) },

@@ -141,6 +141,12 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     reply.code(framework.status);
     return errorBody(framework.status, framework.message);
   }
+  // Other 4xx errors of fastify itself: their status stands, their wording is not passed on (see above).
+  if (typeof fastifyError.code === 'string' && fastifyError.code.startsWith('FST_') && typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    request.log.info({ code: fastifyError.code }, 'request refused by the HTTP layer');
+    reply.code(fastifyError.statusCode);
+    return errorBody(fastifyError.statusCode, `request refused (${fastifyError.code})`);
+  }
   request.log.error({ err: error }, 'unexpected error answering a request');
   reply.code(500);
   return errorBody(500, `internal error (request ${request.id}); see the node's log`);

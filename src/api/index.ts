@@ -13,3 +13,5 @@ export { ApiError, CONTROL_ERROR_STATUS } from './errors';
 export type { ErrorBody } from './errors';
 export { METRIC_NAMES } from './metrics';
 export { DASHBOARD_DIR, DASHBOARD_FILES } from './dashboard-files';
+export { startNodeApi } from './node-api';
+export type { NodeApi, NodeApiOptions } from './node-api';

@@ -149,3 +149,24 @@ describe('control errors', () => {
     expect(res.json()).toEqual({ statusCode: 404, error: 'Not Found', message: 'no such route: GET /api/v1/nope' });
   });
 });
+
+describe('HTTP-layer refusals', () => {
+  it('a body with a __proto__ key is refused as invalid JSON', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/api/v1/pair', headers: { ...h.auth, 'content-type': 'application/json' }, payload: '{"peerApi":"http://x:1","__proto__":{"admin":true}}' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+    expect(h.control.calls).toEqual([]);
+  });
+
+  it('a body over 64 KiB is 413', async () => {
+    const res = await h.app.inject({ method: 'PUT', url: '/api/v1/volumes/vol1/access', headers: h.auth, payload: { allowedInitiators: Array.from({ length: 3000 }, (_, i) => `iqn.2026-11.io.example:host-${i}`) } });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toEqual({ statusCode: 413, error: 'Payload Too Large', message: 'request body is too large' });
+  });
+
+  it('API answers are not cacheable', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/api/v1/volumes', headers: h.auth });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+  });
+});
