@@ -13,6 +13,9 @@ const program = new Command('twinsan')
   .addCommand(targetCommand())
   .addCommand(withIo(nodeCommand(io), io))
   .addCommand(labCommand())
+  // `node start --config` and `node --config` both exist: commander routes options by position
+  // only when every ancestor of `start` has positional options, the root included.
+  .enablePositionalOptions()
   .exitOverride();
 for (const command of apiCommands(io)) program.addCommand(command);
 
