@@ -18,7 +18,7 @@ import type { CliIo, InStream, OutStream } from '../../../src/cli/output';
 import { FakeControl } from '../api/fake-control';
 
 /** This worktree's loopback ports (24000-24999), one per test file. */
-export const CLI_PORTS = { commands: 24101, client: 24102, tls: 24103, follow: 24104, groups: 24105, access: 24106, jobs: 24107, bin: 24108, unreachable: 24999 } as const;
+export const CLI_PORTS = { commands: 24101, client: 24102, tls: 24103, follow: 24104, groups: 24105, access: 24106, jobs: 24107, bin: 24108, raw: 24109, unreachable: 24999 } as const;
 
 /**
  * FakeControl whose jobs and resyncs move: each GET of a running job adds
