@@ -12,7 +12,10 @@ import { ApiError } from './errors';
 /** Bytes we let pile up for a client that does not read before dropping it. */
 const MAX_QUEUED_BYTES = 1 << 20;
 const KEEPALIVE_MS = 15_000;
-const REPLAY_LIMIT = 1000;
+/** Missed events are replayed in pages of this many. */
+const REPLAY_PAGE = 1000;
+/** Open streams per app; more are refused (each holds a subscription and a socket). */
+export const MAX_EVENT_STREAMS = 64;
 
 /** Streams open on an app, ended when it closes. */
 export class EventStreams {
@@ -51,6 +54,7 @@ export async function streamEvents(
 ): Promise<void> {
   const after = parseAfter(request);
   const streams = request.server.eventStreams;
+  if (streams.size >= MAX_EVENT_STREAMS) throw new ApiError(503, `too many open event streams (${MAX_EVENT_STREAMS}); close one and retry`);
   const res = reply.raw;
   reply.hijack();
   res.writeHead(200, {
@@ -98,7 +102,13 @@ export async function streamEvents(
 
   if (after !== null) {
     try {
-      for (const event of await control.events(after, REPLAY_LIMIT)) send(event);
+      // Page forward until a short page; a client too slow for the backlog is cut off by send().
+      for (;;) {
+        const from = lastSeq;
+        const page = await control.events(from, REPLAY_PAGE);
+        for (const event of page) send(event);
+        if (ended || page.length < REPLAY_PAGE || lastSeq === from) break;
+      }
     } catch (err) {
       request.log.warn({ err }, 'could not replay missed events');
     }

@@ -12,6 +12,7 @@ export type { TokenStoreOpened } from './token-store';
 export { ApiError, CONTROL_ERROR_STATUS } from './errors';
 export type { ErrorBody } from './errors';
 export { METRIC_NAMES } from './metrics';
+export { MAX_EVENT_STREAMS } from './event-stream';
 export { DASHBOARD_DIR, DASHBOARD_FILES } from './dashboard-files';
 export { startNodeApi } from './node-api';
 export type { NodeApi, NodeApiOptions } from './node-api';

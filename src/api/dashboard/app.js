@@ -2,7 +2,7 @@
 // only), then shows the pair and keeps it fresh: a poll every few seconds
 // and a refresh soon after each live event. Actions ask for confirmation.
 import { Api, ApiError } from './api.js';
-import { addEvent, renderGroups, renderNodes, renderPair, renderSessions, renderVolumes } from './views.js';
+import { addEvent, renderGroups, renderJobs, renderNodes, renderPair, renderSessions, renderVolumes } from './views.js';
 
 const TOKEN_KEY = 'twinsan.token';
 const POLL_MS = 5000;
@@ -52,12 +52,13 @@ async function refresh() {
   if (api === null) return;
   const current = api;
   try {
-    const [pair, nodes, groups, volumes, sessions] = await Promise.all([
+    const [pair, nodes, groups, volumes, sessions, jobs] = await Promise.all([
       current.get('/api/v1/pair'),
       current.get('/api/v1/nodes'),
       current.get('/api/v1/resource-groups'),
       current.get('/api/v1/volumes'),
       current.get('/api/v1/sessions'),
+      current.get('/api/v1/jobs'),
     ]);
     if (api !== current) return;
     renderPair($('pair'), $('pair-summary'), pair);
@@ -65,6 +66,7 @@ async function refresh() {
     renderGroups($('resource-groups'), groups, actions);
     renderVolumes($('volumes'), volumes);
     renderSessions($('sessions'), sessions);
+    renderJobs($('jobs'), jobs);
     document.body.dataset.loaded = 'true';
   } catch (err) {
     failed(err);

@@ -118,6 +118,22 @@ export function renderSessions(table, sessions) {
   fillBody(table, rows, 7);
 }
 
+const MAX_JOBS = 20;
+const JOB_STATE_CLASS = { running: 'resyncing', done: 'in-sync', failed: 'failed' };
+
+export function renderJobs(table, jobs) {
+  const recent = [...jobs].sort((a, b) => b.startedAt.localeCompare(a.startedAt)).slice(0, MAX_JOBS);
+  const rows = recent.map((j) => el('tr', { dataset: { job: j.id } },
+    el('td', {}, j.id),
+    el('td', {}, j.kind),
+    el('td', {}, j.subject),
+    el('td', {}, el('span', { class: `state-${JOB_STATE_CLASS[j.state] ?? j.state}` }, j.state)),
+    el('td', {}, el('progress', { max: 1, value: j.progress }), ` ${Math.round(j.progress * 100)}%`),
+    el('td', {}, new Date(j.startedAt).toLocaleString()),
+    el('td', { class: 'error' }, j.error ?? '')));
+  fillBody(table, rows, 7);
+}
+
 const MAX_EVENTS = 200;
 
 export function addEvent(list, event) {

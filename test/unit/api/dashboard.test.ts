@@ -95,6 +95,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await until(() => h.control.callsTo('enterMaintenance').length === 1);
     expect(h.control.callsTo('enterMaintenance')[0]?.args).toEqual(['node-b']);
     await page.locator('#nodes button[data-action="maintenance-exit"][data-node="node-b"]').waitFor();
+    // The evacuation job shows with its progress.
+    const job = page.locator('#jobs tr[data-job="job-1"] td');
+    expect(await job.allTextContents()).toEqual(['job-1', 'evacuate', 'node-b', 'running', ' 0%', expect.any(String), '']);
   });
 
   it('a live event from the node appears without reloading', async () => {

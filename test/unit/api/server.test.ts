@@ -5,7 +5,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseListen, startApiServer, type ApiServer } from '../../../src/api';
+import { MAX_EVENT_STREAMS, parseListen, startApiServer, type ApiServer } from '../../../src/api';
 import { harness, TEST_PORTS, type Harness } from './harness';
 
 let h: Harness | null = null;
@@ -150,6 +150,51 @@ describe('event stream', () => {
     h.control.emit('test', 'new 4');
     await stream.until(3);
     expect(stream.frames.map((f) => f.id)).toEqual(['2', '3', '4']);
+  });
+
+  it('replays a backlog longer than one page, in order', async () => {
+    h = await harness();
+    server = await startApiServer({ app: h.app, listen: `127.0.0.1:${TEST_PORTS.sse}` });
+    for (let i = 1; i <= 2500; i++) h.control.emit('test', `old ${i}`);
+    const stream = openStream(`${server.url}/api/v1/events/stream?after=10`, h.auth);
+    await stream.opened;
+    await stream.until(2490);
+    expect(stream.frames.map((f) => Number(f.id))).toEqual(Array.from({ length: 2490 }, (_, i) => i + 11));
+    expect(h.control.callsTo('events').map((c) => c.args)).toEqual([[10, 1000], [1010, 1000], [2010, 1000]]);
+  });
+
+  it(`refuses more than ${MAX_EVENT_STREAMS} open streams with 503`, async () => {
+    h = await harness();
+    server = await startApiServer({ app: h.app, listen: `127.0.0.1:${TEST_PORTS.sse}` });
+    const open = Array.from({ length: MAX_EVENT_STREAMS }, () => openStream(`${server!.url}/api/v1/events/stream`, h!.auth));
+    await Promise.all(open.map((s) => s.opened));
+    await waitFor(() => h!.control.subscribers === MAX_EVENT_STREAMS);
+    const refused = await get(`${server.url}/api/v1/events/stream`, { headers: h.auth });
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ message: expect.stringMatching(/too many open event streams/) });
+    for (const s of open) (await s.opened).destroy();
+    await waitFor(() => h!.control.subscribers === 0);
+  });
+
+  it('a client that stops reading is cut off once 1 MiB is queued for it (memory stays bounded)', async () => {
+    h = await harness();
+    server = await startApiServer({ app: h.app, listen: `127.0.0.1:${TEST_PORTS.sse}` });
+    const stream = openStream(`${server.url}/api/v1/events/stream`, h.auth);
+    const res = await stream.opened;
+    res.pause();
+    await waitFor(() => h!.control.subscribers === 1);
+    const big = 'x'.repeat(64 * 1024);
+    let emitted = 0;
+    // The kernel's socket buffers take some first; keep emitting until the server gives up on the client.
+    while (h.control.subscribers === 1) {
+      h.control.emit('bulk', big);
+      emitted += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    console.log(`slow SSE client cut off after ${emitted} events of 64 KiB`);
+    expect(h.app.eventStreams.size).toBe(0);
+    expect(h.logs.some((l) => l.includes('event stream client is not reading'))).toBe(true);
+    res.destroy();
   });
 
   it('needs the token, and ends open streams when the server closes', async () => {
