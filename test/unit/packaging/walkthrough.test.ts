@@ -1,11 +1,12 @@
 /**
- * docs/walkthrough.md's curl commands are requests the API accepts: each
- * `api [-X METHOD] $A/path [-d 'json']` line is sent, in the order of the
- * document, to the REST API (buildApp, no listening) over a fake pair, with
- * the bearer token, and must succeed. A renamed field or route in the API
- * breaks this test, not a reader's first five minutes.
+ * docs/walkthrough.md works as written, against the real REST API over a
+ * fake pair: each `api [-X METHOD] $A/path [-d 'json']` curl line is sent
+ * in the order of the document (fastify inject, with the bearer token), and
+ * each `twinsan ...` line is run in order through the CLI against the API
+ * listening on loopback; all must succeed. A renamed field, route, command
+ * or option breaks this test, not a reader's first five minutes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -13,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_PREFIX, buildApp, TokenStore } from '../../../src/api';
 import type { FastifyInstance } from 'fastify';
 import { FakeControl } from '../api/fake-control';
-import { codeBlocks } from './parsers';
+import { cliHarness, CliHarness } from '../cli/harness';
+import { codeBlocks, splitWords } from './parsers';
 import { read, REPO } from './repo';
 
 interface DocRequest {
@@ -98,5 +100,58 @@ describe('docs/walkthrough.md', () => {
     const rg = requests.find((r) => r.method === 'POST' && r.url === '/api/v1/resource-groups')!.body as { name: string };
     const volume = requests.find((r) => r.method === 'POST' && r.url === '/api/v1/volumes')!.body as { resourceGroup: string };
     expect(volume.resourceGroup).toBe(rg.name);
+  });
+});
+
+/** The `twinsan ...` command lines of the document's code blocks (continuations joined, comments dropped), as argv without `twinsan`. */
+function docCommands(markdown: string): { argv: string[]; text: string }[] {
+  const out: { argv: string[]; text: string }[] = [];
+  for (const block of codeBlocks(markdown)) {
+    for (let i = 0; i < block.length; i++) {
+      if (!/^twinsan\s/.test(block[i]!)) continue;
+      let text = block[i]!;
+      while (/\\\s*$/.test(text) && i + 1 < block.length) text = `${text.replace(/\\\s*$/, '')} ${block[++i]!.trim()}`;
+      const command = text.replace(/\s+#.*$/, '');
+      out.push({ argv: splitWords(command).slice(1), text });
+    }
+  }
+  return out;
+}
+
+/** This worktree's loopback port for the CLI run. */
+const CLI_PORT = 27101;
+
+describe('docs/walkthrough.md, the CLI commands', () => {
+  const markdown = read(path.join(REPO, 'docs/walkthrough.md'));
+  let h: CliHarness;
+  let secretFile = '';
+
+  beforeAll(async () => {
+    h = await cliHarness(CLI_PORT);
+    h.control.paired = false;
+    secretFile = path.join(h.dir, 'chap.secret');
+    await writeFile(secretFile, 'walkthrough-12\n', { mode: 0o600 });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('has a CLI command for every step: pair, resource group, volume, access, confirm, sessions, move, maintenance', () => {
+    const commands = docCommands(markdown).map((c) => c.argv.slice(0, 2).join(' '));
+    for (const expected of ['pair create', 'rg create', 'volume create', 'acl set', 'pair status', 'rg show', 'volume show', 'sessions', 'move rg-esx', 'maintenance enter', 'maintenance exit']) {
+      expect(commands).toContain(expected);
+    }
+  });
+
+  it('runs every command in order, each exiting 0', async () => {
+    const commands = docCommands(markdown);
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) {
+      // A file the reader has (the CHAP secret) is one the test makes.
+      const argv = c.argv.map((a, i) => (c.argv[i - 1] === '--chap-secret-file' ? secretFile : a));
+      const run = await h.run(argv);
+      expect(run.code, `${c.text}\n${run.stderr}`).toBe(0);
+    }
   });
 });
