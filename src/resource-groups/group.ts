@@ -25,6 +25,13 @@ export type StopReason = 'stop' | 'fence' | 'move' | 'rollback';
 
 export interface Resource {
   readonly name: string;
+  /**
+   * Starts together with the resource before it (and any others so marked
+   * in between) instead of after it: it needs nothing they do, and what it
+   * does is harmless before they are up. The next unmarked resource waits
+   * for all of them.
+   */
+  readonly startsAlongside?: boolean;
   /** Bring the resource up; a no-op when it is up already. */
   start(): Promise<void>;
   /** Take it down; a no-op when it is down already (also after a failed start). */
@@ -141,15 +148,21 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     this.timings = {};
     if (this.apply(request).noop) return { noop: true, ms: 0 };
     let failedAt = -1;
+    let startedTo = -1;
     let cause: unknown;
-    for (let i = 0; i < this.resources.length; i++) {
-      try {
-        await this.timed(this.resources[i]!, () => this.resources[i]!.start());
-      } catch (err) {
-        failedAt = i;
-        cause = err;
-        break;
+    for (let i = 0; i < this.resources.length && failedAt < 0; ) {
+      // One stage: this resource and the ones after it marked startsAlongside, started together.
+      let end = i + 1;
+      while (end < this.resources.length && this.resources[end]!.startsAlongside) end++;
+      const stage = this.resources.slice(i, end);
+      const results = await Promise.allSettled(stage.map((r) => this.timed(r, () => r.start())));
+      startedTo = end - 1;
+      const failed = results.findIndex((r) => r.status === 'rejected');
+      if (failed >= 0) {
+        failedAt = i + failed;
+        cause = (results[failed] as PromiseRejectedResult).reason;
       }
+      i = end;
     }
     if (failedAt < 0) {
       this.apply(done);
@@ -157,7 +170,8 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     }
     const failing = this.resources[failedAt]!;
     this.log?.error({ rg: this.name, resource: failing.name, err: cause }, `resource group ${this.name}: ${failing.name} failed to start; rolling back`);
-    const rollbackErrors = await this.stopFrom(failedAt, 'rollback');
+    // Stop every resource of the failed stage too (a stop after a failed start is a no-op).
+    const rollbackErrors = await this.stopFrom(startedTo, 'rollback');
     this.apply(rollbackErrors.length === 0 ? 'start-failed' : 'rollback-failed');
     throw new ResourceGroupError(this.name, 'RG_START_FAILED', `${failing.name} failed to start${rollbackErrors.length ? ' and the rollback failed' : ''}`, { cause });
   }

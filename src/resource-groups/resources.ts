@@ -13,6 +13,9 @@
  *               online and the move is abandoned: group.ts), then hand the final live SCSI state to
  *               the peer; stop otherwise: TRANSITIONING (NOT READY, ALUA transitioning)
  *
+ * mirror, scsi-state and alias-ips start together (startsAlongside): none
+ * needs another, and none serves anything before 'targets'.
+ *
  * Each one is idempotent: it remembers what it did and does it only once;
  * its stop undoes only what is there. Written against narrow ports so the
  * unit tests drive them with fakes.
@@ -68,6 +71,8 @@ export class DrainTimeoutError extends Error {
 /** Builds each volume's device (reservations and unit attentions restored); the built ones are kept for 'targets'. */
 export class ScsiStateResource<D extends ServedDevice> implements Resource {
   readonly name = 'scsi-state';
+  // Building the devices reads only the replicated state and the APTPL file, not the promoted volume.
+  readonly startsAlongside = true;
   private built: D[] | null = null;
   constructor(private readonly build: () => Promise<D[]>) {}
   devices(): readonly D[] {
@@ -93,6 +98,9 @@ export function aliasIpResource(aliases: AliasIpPort, specs: readonly AliasIpCon
   };
   return {
     name: 'alias-ips',
+    // Adding the address (a spawn of ip, tens of ms) overlaps the promotion: until 'targets'
+    // nothing listens on it, so an early initiator is refused and retries.
+    startsAlongside: true,
     async start() {
       for (const s of specs) await aliases.add(s);
     },

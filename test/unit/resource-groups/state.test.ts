@@ -123,6 +123,39 @@ describe('ResourceGroup', () => {
     expect(states).toEqual(['stopped -start-> starting', 'starting -started-> serving', 'serving -stop-> stopping', 'stopping -stopped-> stopped']);
   });
 
+  it('resources marked startsAlongside start together with the one before them; the next waits for all', async () => {
+    const journal: string[] = [];
+    const gate: { open?: () => void } = {};
+    const slow: Resource = {
+      name: 'slow',
+      start: () => new Promise<void>((resolve) => (gate.open = () => (journal.push('slow up'), resolve()))),
+      stop: async () => void journal.push('stop slow'),
+    };
+    const beside = Object.assign(new FakeResource('beside', journal), { startsAlongside: true });
+    const after = new FakeResource('after', journal);
+    const rg = new ResourceGroup('rg1', [slow, beside, after]);
+    const started = rg.start();
+    await new Promise((r) => setTimeout(r, 10));
+    // 'beside' is up while 'slow' is still starting; 'after' has not begun.
+    expect(journal).toEqual(['start beside']);
+    gate.open!();
+    await started;
+    expect(journal).toEqual(['start beside', 'slow up', 'start after']);
+  });
+
+  it('a failure inside a stage rolls back every resource of the stage and those before it', async () => {
+    const journal: string[] = [];
+    const first = new FakeResource('first', journal);
+    const a = new FakeResource('a', journal);
+    const b = Object.assign(new FakeResource('b', journal), { startsAlongside: true });
+    const c = new FakeResource('c', journal);
+    a.failStart = true;
+    const rg = new ResourceGroup('rg1', [first, a, b, c]);
+    await expect(rg.start()).rejects.toMatchObject({ code: 'RG_START_FAILED' });
+    expect(journal).toEqual(['start first', 'start a', 'start b', 'stop b (rollback)', 'stop a (rollback)', 'stop first (rollback)']);
+    expect(rg.state).toBe('stopped');
+  });
+
   it('a second start or stop is a no-op', async () => {
     const { rg, journal } = group();
     expect((await rg.stop()).noop).toBe(true);
