@@ -6,7 +6,7 @@
  * SIGUSR2 logs the node's status as one line.
  */
 import { Command } from 'commander';
-import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorInSync, TwinsanNode } from '../resource-groups';
+import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorDataStanding, mirrorInSync, TwinsanNode } from '../resource-groups';
 import { UsageError } from './client';
 import { addNodeApiCommands } from './commands/nodes';
 import { createLogger } from './logger';
@@ -51,7 +51,7 @@ export function nodeCommand(io: CliIo = processIo()): Command {
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
   const config = applyEnvOverrides(await loadNodeConfig(opts.config), process.env);
   const log = createLogger(opts.logLevel ?? process.env['TWINSAN_LOG_LEVEL'] ?? config.log.level, { node: config.nodeId });
-  const node = new TwinsanNode(config, { log, createMirror: createMirrorNode, inSync: mirrorInSync });
+  const node = new TwinsanNode(config, { log, createMirror: createMirrorNode, inSync: mirrorInSync, dataStanding: mirrorDataStanding });
 
   // Signals are taken before start(), so one that arrives while starting stops the node once it is up.
   let stopRequested: NodeJS.Signals | null = null;

@@ -8,8 +8,14 @@
  *   stop-serving  fence the group (drop alias IPs, stop taking commands)
  *   keep-serving / wait  nothing
  *
- * Re-evaluated when the peer state changes, when the lease keeper says
- * must-stop or lost, and on request. Planned moves (move/failback) stop
+ * At start the groups this node prefers wait for the start table
+ * (start-rule.ts): they start only once this node's copy is known to be as
+ * new as the peer's, or the mode says the lease (or the risky opt-in) may
+ * vouch for it; until then they are 'pending' and decided again on every
+ * evaluation. A group this node fences becomes pending too: when both nodes
+ * are alive again the peer, seeing this node alive, waits, so it falls to
+ * this node to serve the group again once the table allows. Re-evaluated when the peer state changes, when the lease
+ * keeper says must-stop or lost, and on request. Planned moves (move/failback) stop
  * the group here with reason 'move', release the lease and ask the peer
  * (PeerControl) to move the group in.
  */
@@ -17,6 +23,7 @@ import { EventEmitter } from 'node:events';
 import type { ResourceGroupConfig } from './config';
 import type { ResourceGroup } from './group';
 import type { PeerState } from './liveness';
+import { DataStanding, decideStart } from './start-rule';
 import { decide } from './witness/decision';
 import type { Decision, LeaseView, WitnessReach } from './witness/decision';
 import type { WitnessMode } from './witness/no-witness';
@@ -51,6 +58,8 @@ export interface ControllerOptions {
   /** Null without a witness (no-witness modes). */
   readonly lease: LeasePort | null;
   readonly peerControl?: PeerControl;
+  /** This node's copies of a group's volumes against the peer's, from the mirror's handshake (start-rule.ts). */
+  readonly standing: (rg: string) => DataStanding;
   /** How long the preferred owner waits for its lease at start (default 10 s). */
   readonly startLeaseWaitMs?: number;
   readonly log?: { info(o: object, m: string): void; error(o: object, m: string): void };
@@ -63,6 +72,14 @@ export interface ControllerEvents {
 export class ResourceGroupController extends EventEmitter<ControllerEvents> {
   private readonly forced = new Set<string>();
   private readonly busy = new Map<string, Promise<void>>();
+  /**
+   * Groups this node should serve once the start table allows it: the ones
+   * it prefers, after its start, and one it fenced while the peer may have
+   * been up (otherwise, with both nodes alive again, nobody would serve it).
+   */
+  private readonly pendingStart = new Map<string, { readonly reason: 'node start' | 'fenced'; rule: string }>();
+  /** An evaluation queued behind a running operation, per group. */
+  private readonly queuedEvaluations = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly o: ControllerOptions) {
@@ -76,12 +93,18 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     return e;
   }
 
-  /** Start the groups this node prefers (lease first in witness mode); the others wait for a decision. */
+  /**
+   * The groups this node prefers become pending: each starts once the start
+   * table allows it (see evaluate()); the others wait for a decision.
+   */
   async start(): Promise<void> {
-    for (const { config } of this.o.groups) {
-      if (config.preferredNode !== this.o.nodeId) continue;
-      await this.serialize(config.name, () => this.takeOver(config.name, 'preferred owner', this.o.startLeaseWaitMs ?? 10_000));
-    }
+    for (const { config } of this.o.groups) if (config.preferredNode === this.o.nodeId) this.pendingStart.set(config.name, { reason: 'node start', rule: '' });
+    await this.evaluateAll();
+  }
+
+  /** Whether some preferred group still waits for the start table (the node evaluates again every tick then). */
+  hasPendingStart(): boolean {
+    return this.pendingStart.size > 0;
   }
 
   /** Decide again for every group. */
@@ -94,10 +117,18 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     return this.evaluate(rg);
   }
 
+  /** Decide again for one group. A call while one is already queued for the group joins it (ticks do not pile up). */
   evaluate(rg: string): Promise<void> {
-    return this.serialize(rg, async () => {
+    const queued = this.queuedEvaluations.get(rg);
+    if (queued) return queued;
+    const run = this.serialize(rg, async () => {
+      this.queuedEvaluations.delete(rg);
       if (this.closed) return;
       const { group } = this.entry(rg);
+      if (this.pendingStart.has(rg)) {
+        await this.preferredStart(rg);
+        if (this.pendingStart.has(rg)) return;
+      }
       const serving = group.state === 'serving';
       if (!serving && group.state !== 'stopped') return; // a start, stop or move is running, or failed: nothing to decide
       const { lease, witness } = this.o.lease ? await this.o.lease.view(rg) : { lease: 'unknown' as const, witness: 'unreachable' as const };
@@ -106,9 +137,33 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       if (d.action === 'take-over') await this.takeOver(rg, d.why);
       else if (d.action === 'stop-serving') {
         this.o.log?.info({ rg, rule: d.rule }, `fencing ${rg}: ${d.why}`);
-        await group.fence().catch((err: unknown) => this.o.log?.error({ rg, err }, `fencing ${rg} failed`));
+        await group.fence().then(
+          () => this.pendingStart.set(rg, { reason: 'fenced', rule: '' }),
+          (err: unknown) => this.o.log?.error({ rg, err }, `fencing ${rg} failed`),
+        );
       }
     });
+    this.queuedEvaluations.set(rg, run);
+    return run;
+  }
+
+  /** A pending group: the start table decides (start-rule.ts); the operator's force or a move-in ends it. */
+  private async preferredStart(rg: string): Promise<void> {
+    const { group } = this.entry(rg);
+    const pending = this.pendingStart.get(rg)!;
+    if (group.state !== 'stopped' || this.forced.has(rg)) {
+      this.pendingStart.delete(rg);
+      return;
+    }
+    const standing = this.o.standing(rg);
+    const d = decideStart({ mode: this.o.mode, standing, peer: this.o.peer.state });
+    if (pending.rule !== d.rule) this.o.log?.info({ rg, rule: d.rule, standing, peer: this.o.peer.state }, `${rg} (${pending.reason}): ${d.action}, ${d.why}`);
+    pending.rule = d.rule;
+    if (d.action === 'wait') return;
+    this.pendingStart.delete(rg);
+    // At node start the witness connection may still be coming up: wait a little for the lease.
+    const waitMs = pending.reason === 'node start' ? (this.o.startLeaseWaitMs ?? 10_000) : 0;
+    if (d.action === 'start') await this.takeOver(rg, `${pending.reason}, ${d.rule}`, waitMs);
   }
 
   private async takeOver(rg: string, why: string, waitMs = 0): Promise<void> {
@@ -196,6 +251,7 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     return this.serialize(rg, async () => {
       const { group } = this.entry(rg);
       if (this.o.lease && this.o.mode === 'witness') await this.o.lease.acquire(rg);
+      this.pendingStart.delete(rg);
       await group.moveIn();
     });
   }

@@ -9,6 +9,12 @@
  *   suspect   otherwise (silent everywhere but not long enough, or too few paths to call it dead)
  *
  * peerState() is pure given the clock; PeerWatch polls it and emits the changes.
+ *
+ * Silence is counted from `since` at the earliest (PeerWatch: its creation).
+ * A node that has just started has heard nothing yet on any path; that is
+ * no evidence of a dead peer. Without it a restarted node would find its
+ * peer 'dead' at once and take over (risky mode) or try the lease (witness
+ * mode) before its mirror or heartbeat had a chance to hear the peer.
  */
 import { EventEmitter } from 'node:events';
 
@@ -31,11 +37,12 @@ export interface LivenessTimings {
 /** Defaults: the front-end heartbeat every 200 ms, dead after 900 ms of silence on every path. */
 export const DEFAULT_HEARTBEAT = { intervalMs: 200, deadMs: 900 } as const;
 
-export function peerState(paths: readonly LivenessPath[], now: number, t: LivenessTimings): PeerState {
-  if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || now - p.heardAt() >= t.suspectAfterMs)) return 'shutdown';
-  const silence = Math.min(...paths.map((p) => now - p.heardAt()));
-  if (silence < t.suspectAfterMs) return 'alive';
-  if (paths.length >= 2 && silence >= t.deadMs) return 'dead';
+export function peerState(paths: readonly LivenessPath[], now: number, t: LivenessTimings, since = Number.NEGATIVE_INFINITY): PeerState {
+  // Heard: real evidence. Counted silence: from `since` at the earliest, so that only real silence makes the peer dead.
+  const counted = (p: LivenessPath): number => now - Math.max(p.heardAt(), since);
+  if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || counted(p) >= t.suspectAfterMs)) return 'shutdown';
+  if (Math.min(...paths.map((p) => now - p.heardAt())) < t.suspectAfterMs) return 'alive';
+  if (paths.length >= 2 && Math.min(...paths.map(counted)) >= t.deadMs) return 'dead';
   return 'suspect';
 }
 
@@ -68,6 +75,8 @@ export class PeerWatch extends EventEmitter<PeerWatchEvents> {
   private current: PeerState;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
+  /** Silence counts from here: nothing heard yet just after start is not death. */
+  private readonly since: number;
 
   constructor(
     private readonly paths: readonly LivenessPath[],
@@ -76,7 +85,8 @@ export class PeerWatch extends EventEmitter<PeerWatchEvents> {
   ) {
     super();
     this.now = now ?? (() => performance.now());
-    this.current = peerState(paths, this.now(), timings);
+    this.since = this.now();
+    this.current = peerState(paths, this.now(), timings, this.since);
   }
 
   get state(): PeerState {
@@ -85,7 +95,7 @@ export class PeerWatch extends EventEmitter<PeerWatchEvents> {
 
   /** Re-evaluate now (also called by the timer and by path events). */
   poll(): PeerState {
-    const next = peerState(this.paths, this.now(), this.timings);
+    const next = peerState(this.paths, this.now(), this.timings, this.since);
     if (next !== this.current) {
       const from = this.current;
       this.current = next;

@@ -18,6 +18,7 @@ import { ResourceGroup } from './group';
 import { FrontEndHeartbeat } from './heartbeat';
 import { LivenessPath, PeerWatch } from './liveness';
 import { PromotableVolume, ServedDevice, TargetServerPort, resourceGroupResources } from './resources';
+import { DataStanding, groupStanding } from './start-rule';
 import { LeaseKeeper, Witness, WitnessMode } from './witness';
 
 export interface OpenGroupVolume {
@@ -51,6 +52,8 @@ export interface NodeGroupsOptions {
   readonly witness: { readonly mode: WitnessMode; readonly witness: Witness | null };
   /** Whether a volume's mirror status counts as in sync (a planned move waits for it). */
   readonly inSync: (status: unknown) => boolean;
+  /** What a volume's mirror status says of this copy against the peer's (a preferred group starts on it, start-rule.ts). */
+  readonly dataStanding: (status: unknown) => DataStanding;
   /** Alias IP management (tests pass a fake backend); default: iproute2 + AF_PACKET on the RGs' interfaces. */
   readonly aliases?: AliasIpManager;
 }
@@ -128,6 +131,7 @@ export class NodeGroups {
       groups,
       peer: this.watch,
       lease: this.keeper ? this.leasePort(this.keeper, o.witness.witness!) : null,
+      standing: (rg) => this.standing(rg),
       ...(this.heartbeat ? { peerControl: this.peerControl(this.heartbeat) } : {}),
       log: o.log.child({ component: 'resource-groups' }),
     });
@@ -189,6 +193,15 @@ export class NodeGroups {
       }),
       o.log.child({ rg: rg.name }),
     );
+  }
+
+  /** The group's standing from its volumes' mirror status. */
+  private standing(rg: string): DataStanding {
+    const names = this.o.config.resourceGroups.find((g) => g.name === rg)?.volumes ?? [];
+    return groupStanding(names.map((n) => {
+      const v = this.o.volumes.find((x) => x.config.name === n);
+      return v ? this.o.dataStanding(v.mirrored.status()) : 'unknown';
+    }));
   }
 
   /** Install the reservations and unit attentions the previous owner replicated (newer than the APTPL file). */
@@ -256,14 +269,14 @@ export class NodeGroups {
     await this.heartbeat?.start();
     this.watch.start();
     await this.controller.start();
-    // Standby groups are decided on every peer change; decide once now too, and again
-    // every heartbeat interval while the peer is not alive (the lease it held expires, the witness comes back).
-    await this.controller.evaluateAll();
+    // Standby groups are decided on every peer change, and again every heartbeat interval while the
+    // peer is not alive (the lease it held expires, the witness comes back) or a preferred group waits
+    // for the start table (the volumes' handshake with the peer).
     // With the peer alive, groups with failback 'auto' served here for the peer go back once it is in sync.
     let ticks = 0;
     const failbackEvery = Math.max(1, Math.round(1000 / this.o.config.heartbeat.intervalMs));
     this.retry = setInterval(() => {
-      if (this.watch.state !== 'alive') void this.controller.evaluateAll();
+      if (this.watch.state !== 'alive' || this.controller.hasPendingStart()) void this.controller.evaluateAll();
       else if (++ticks % failbackEvery === 0) void this.controller.autoFailback();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();

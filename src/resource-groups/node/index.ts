@@ -10,4 +10,4 @@ export type { ApiConfig, LinkConfig, NodeConfig, ParseOptions, VolumeConfig } fr
 export { ownerAluaGroups, pairLayout } from './pair-layout';
 export type { PairLayout, PairMember, Position } from './pair-layout';
 export type { MirrorFactory, MirrorNodeOptions, MirrorNodePort, MirroredVolumePort, OpenVolumeOptions, VerifyResult, VolumeRole } from './mirror-port';
-export { createMirrorNode, mirrorInSync } from './mirror-factory';
+export { createMirrorNode, mirrorDataStanding, mirrorInSync } from './mirror-factory';

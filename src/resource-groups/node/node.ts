@@ -17,6 +17,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { NodeGroups } from '../node-groups';
+import type { DataStanding } from '../start-rule';
 import { createWitness } from '../witness';
 import { IscsiServer } from '../../target/iscsi';
 import type { NodeConfig, VolumeConfig } from './config';
@@ -32,6 +33,8 @@ export interface NodeDeps {
   readonly createMirror: MirrorFactory;
   /** Whether a volume's mirror status counts as in sync (see mirror-factory.ts). */
   readonly inSync: (status: unknown) => boolean;
+  /** What a volume's mirror status says of this copy against the peer's (see mirror-factory.ts). */
+  readonly dataStanding: (status: unknown) => DataStanding;
 }
 
 /** A target this node serves. */
@@ -214,6 +217,7 @@ export class TwinsanNode {
       alua: ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId }),
       mirrorPeerState: () => this.mirror?.peerState,
       inSync: this.deps.inSync,
+      dataStanding: this.deps.dataStanding,
       witness,
     });
     await this.groups.start();

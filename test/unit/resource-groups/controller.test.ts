@@ -10,6 +10,7 @@ import type { ResourceGroupConfig } from '../../../src/resource-groups/config';
 import { LeasePort, ResourceGroupController } from '../../../src/resource-groups/controller';
 import { Resource, ResourceGroup } from '../../../src/resource-groups/group';
 import type { PeerState } from '../../../src/resource-groups/liveness';
+import type { DataStanding } from '../../../src/resource-groups/start-rule';
 import type { LeaseView, WitnessReach } from '../../../src/resource-groups/witness/decision';
 import type { WitnessMode } from '../../../src/resource-groups/witness/no-witness';
 
@@ -48,6 +49,7 @@ function setup(mode: WitnessMode, preferredNode: string) {
   const group = new ResourceGroup('rg1', [resource]);
   const config: ResourceGroupConfig = { name: 'rg1', preferredNode, aliasIps: [], volumes: ['v1'], failback: 'auto' };
   const moved: string[] = [];
+  const data: { standing: DataStanding } = { standing: 'current' };
   const c = new ResourceGroupController({
     nodeId: 'node-b',
     mode,
@@ -55,8 +57,9 @@ function setup(mode: WitnessMode, preferredNode: string) {
     peer,
     lease: mode === 'witness' ? lease : null,
     peerControl: { moveIn: async (rg) => void moved.push(rg), inSync: async () => true },
+    standing: () => data.standing,
   });
-  return { c, peer, lease, group, journal, moved };
+  return { c, peer, lease, group, journal, moved, data };
 }
 
 describe('ResourceGroupController', () => {
@@ -134,5 +137,117 @@ describe('ResourceGroupController', () => {
     await c.autoFailback();
     expect(group.state).toBe('stopped');
     expect(moved).toEqual(['rg1']);
+  });
+
+  it('a fenced owner serves again once the peer is back alive and the handshake finds its copy current (the peer waits while it sees us)', async () => {
+    const { c, peer, lease, group, data, journal } = setup('witness', 'node-a');
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving'); // took over with the free lease
+    lease.lease = 'ours-lapsed';
+    lease.witness = 'unreachable';
+    peer.set('suspect');
+    await c.onLeaseTrouble('rg1');
+    expect(group.state).toBe('stopped');
+    expect(c.hasPendingStart()).toBe(true);
+    // Both back: the links are still cut, so nothing says whose copy is newer: wait.
+    lease.lease = 'free';
+    lease.witness = 'reachable';
+    data.standing = 'unknown';
+    peer.set('alive');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+    data.standing = 'current';
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+    expect(journal).toEqual(['start', 'stop fence', 'start']);
+  });
+
+  describe('the preferred owner after its own start (start-rule.ts)', () => {
+    it('no witness: does not serve while the peer is unseen, even once it is dead; serves once the handshake finds its copy current', async () => {
+      const { c, peer, group, data } = setup('no-witness', 'node-b');
+      data.standing = 'unknown';
+      peer.set('suspect');
+      await c.start();
+      expect(group.state).toBe('stopped');
+      peer.set('dead');
+      await c.evaluate('rg1');
+      expect(group.state).toBe('stopped');
+      expect(c.hasPendingStart()).toBe(true);
+      peer.set('alive');
+      data.standing = 'current';
+      await c.evaluate('rg1');
+      expect(group.state).toBe('serving');
+      expect(c.hasPendingStart()).toBe(false);
+    });
+
+    it('no witness: the operator can force the start of a group whose peer is unseen', async () => {
+      const { c, peer, group, data } = setup('no-witness', 'node-b');
+      data.standing = 'unknown';
+      peer.set('dead');
+      await c.start();
+      expect(group.state).toBe('stopped');
+      await c.force('rg1');
+      expect(group.state).toBe('serving');
+    });
+
+    it('waits while its copy is being resynced from the peer, then serves', async () => {
+      const { c, group, data } = setup('no-witness', 'node-b');
+      data.standing = 'behind';
+      await c.start();
+      expect(group.state).toBe('stopped');
+      data.standing = 'current';
+      await c.evaluate('rg1');
+      expect(group.state).toBe('serving');
+    });
+
+    it('stands by when the peer serves the group (it took it over while this node was down)', async () => {
+      const { c, group, data, lease } = setup('witness', 'node-b');
+      data.standing = 'peer-serves';
+      await c.start();
+      expect(group.state).toBe('stopped');
+      expect(c.hasPendingStart()).toBe(false);
+      expect(lease.log).toEqual([]);
+      // From now on the failover table decides: with the peer alive it waits even when the copy becomes current.
+      data.standing = 'current';
+      await c.evaluate('rg1');
+      expect(group.state).toBe('stopped');
+    });
+
+    it('witness: waits for the handshake while the peer may be up; takes the lease once the peer is dead', async () => {
+      const { c, peer, group, data, lease } = setup('witness', 'node-b');
+      data.standing = 'unknown';
+      peer.set('suspect');
+      await c.start();
+      peer.set('alive');
+      await c.evaluate('rg1');
+      expect(group.state).toBe('stopped');
+      expect(lease.log).toEqual([]);
+      peer.set('dead');
+      await c.evaluate('rg1');
+      expect(lease.log).toEqual(['acquire rg1']);
+      expect(group.state).toBe('serving');
+    });
+
+    it('witness: a refused lease leaves the group to the failover table', async () => {
+      const { c, peer, group, data, lease } = setup('witness', 'node-b');
+      data.standing = 'unknown';
+      lease.lease = 'peer';
+      peer.set('dead');
+      await c.start();
+      expect(group.state).toBe('stopped');
+      expect(c.hasPendingStart()).toBe(false);
+    });
+
+    it('risky mode: starts once the peer is dead, not while it may be up', async () => {
+      const { c, peer, group, data } = setup('no-witness-risky', 'node-b');
+      data.standing = 'unknown';
+      peer.set('suspect');
+      await c.start();
+      expect(group.state).toBe('stopped');
+      peer.set('dead');
+      await c.evaluate('rg1');
+      expect(group.state).toBe('serving');
+    });
   });
 });

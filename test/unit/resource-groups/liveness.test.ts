@@ -107,6 +107,22 @@ describe('peerState', () => {
 });
 
 describe('EventPath and PeerWatch', () => {
+  it('a peer never heard since the watch started is suspect, not dead, until the dead time has passed', () => {
+    let now = 10_000;
+    const clock = (): number => now;
+    const never = (name: string): LivenessPath => ({ name, heardAt: () => Number.NEGATIVE_INFINITY, saidBye: () => false });
+    const watch = new PeerWatch([never('mirror'), never('front-end')], { suspectAfterMs: 400, deadMs: 900, pollMs: 50 }, clock);
+    expect(watch.state).toBe('suspect');
+    now = 10_400;
+    expect(watch.poll()).toBe('suspect');
+    now = 10_899;
+    expect(watch.poll()).toBe('suspect');
+    now = 10_900;
+    expect(watch.poll()).toBe('dead');
+    // Without the start time, the same paths are dead at once.
+    expect(peerState([never('mirror'), never('front-end')], 10_000, { suspectAfterMs: 400, deadMs: 900 })).toBe('dead');
+  });
+
   it('declares the peer dead only when every path has been silent for the dead time', () => {
     let now = 0;
     const clock = (): number => now;

@@ -114,7 +114,7 @@ describe('TwinsanNode', () => {
   it('opens owned volumes as primary and the peer\'s as secondary, and serves only the primaries', async () => {
     const c = await config();
     const { factory, fake } = fakeMirror();
-    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true });
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
     running.push(node);
     await node.start();
 
@@ -131,7 +131,7 @@ describe('TwinsanNode', () => {
   it('reports status per volume and in sync only when every volume is', async () => {
     const c = await config();
     const { factory } = fakeMirror();
-    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: (s) => (s as { volumeId: string }).volumeId === V2 });
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: (s) => (s as { volumeId: string }).volumeId === V2, dataStanding: () => 'current' });
     running.push(node);
     await node.start();
     const s = node.status();
@@ -145,7 +145,7 @@ describe('TwinsanNode', () => {
   it('serves GET /status on the status endpoint and nothing else', async () => {
     const c = await config(true);
     const { factory } = fakeMirror();
-    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true });
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
     running.push(node);
     await node.start();
     const res = await fetch(`http://${c.status!.listen}/status`);
@@ -158,7 +158,7 @@ describe('TwinsanNode', () => {
   it('stops the iSCSI server, then the volumes (newest first), then the mirror; twice is once', async () => {
     const c = await config(true);
     const { factory, fake } = fakeMirror();
-    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true });
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
     await node.start();
     const port = Number(c.iscsi.listen[0]!.split(':')[1]);
     await Promise.all([node.close(), node.close()]);
@@ -171,7 +171,7 @@ describe('TwinsanNode', () => {
     const c = await config();
     const { factory, fake } = fakeMirror();
     fake.failOpen = V2;
-    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true });
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
     await expect(node.start()).rejects.toThrow(`cannot open ${V2}`);
     expect(fake.events).toEqual(['mirror start', `volume close ${V1}`, 'mirror close']);
     expect(await connects(Number(c.iscsi.listen[0]!.split(':')[1]))).toBe(false);
