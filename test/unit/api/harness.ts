@@ -43,4 +43,5 @@ export async function harness(options: { dashboard?: boolean } = {}): Promise<Ha
 }
 
 /** Ports for the tests that listen (this project's test range). */
-export const TEST_PORTS = { tls: 23101, plain: 23102, sse: 23103, dashboard: 23104 } as const;
+/** One port per listening test, so test files running in parallel never collide. */
+export const TEST_PORTS = { tls: 23101, plain: 23102, sse: 23103, dashboard: 23104, nodeApiTls: 23105, nodeApiPlain: 23106 } as const;

@@ -41,7 +41,7 @@ describe('startNodeApi', () => {
     const key = path.join(dir, 'api.key');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
     const tokenFile = path.join(dir, 'state', 'api.token');
-    api = await startNodeApi({ config: { listen: `127.0.0.1:${TEST_PORTS.tls}`, tokenFile, tls: { cert, key } }, control: new FakeControl(), logger: logger(), nodeId: 'node-a' });
+    api = await startNodeApi({ config: { listen: `127.0.0.1:${TEST_PORTS.nodeApiTls}`, tokenFile, tls: { cert, key } }, control: new FakeControl(), logger: logger(), nodeId: 'node-a' });
     const token = (await readFile(tokenFile, 'utf8')).trim();
     expect(token).toBe(api.tokens.current());
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
@@ -54,7 +54,7 @@ describe('startNodeApi', () => {
 
   it('restart with a token file others could read: repaired to 0600 and reported, same token', async () => {
     const tokenFile = path.join(dir, 'api.token');
-    const config = { listen: `127.0.0.1:${TEST_PORTS.plain}`, tokenFile, tls: null };
+    const config = { listen: `127.0.0.1:${TEST_PORTS.nodeApiPlain}`, tokenFile, tls: null };
     api = await startNodeApi({ config, control: new FakeControl(), logger: logger(), nodeId: 'node-a' });
     const token = api.tokens.current();
     await api.close();
@@ -68,7 +68,7 @@ describe('startNodeApi', () => {
   });
 
   it('a missing TLS file is an error naming it', async () => {
-    const config = { listen: `127.0.0.1:${TEST_PORTS.plain}`, tokenFile: path.join(dir, 't'), tls: { cert: path.join(dir, 'nope.crt'), key: path.join(dir, 'nope.key') } };
+    const config = { listen: `127.0.0.1:${TEST_PORTS.nodeApiPlain}`, tokenFile: path.join(dir, 't'), tls: { cert: path.join(dir, 'nope.crt'), key: path.join(dir, 'nope.key') } };
     await expect(startNodeApi({ config, control: new FakeControl(), logger: logger(), nodeId: 'node-a' })).rejects.toThrow(/API TLS certificate .*nope\.crt cannot be read/);
   });
 });
