@@ -5,7 +5,8 @@
  *   --api URL          or TWINSAN_API          (default http://127.0.0.1:8080)
  *   --token-file FILE  or TWINSAN_TOKEN_FILE   (preferred: the token never shows in `ps`)
  *   --token TOKEN      or TWINSAN_TOKEN        (argv is readable by every local user: warned)
- *   --ca FILE, --insecure                      (https with a private CA or self-signed certificate)
+ *   --ca FILE          or TWINSAN_CA           (https with a private CA or self-signed certificate)
+ *   --insecure                                 (https without verifying: test setups only)
  */
 import { readFile, stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -49,7 +50,7 @@ export function addConnectionOptions(cmd: Command): Command {
     .addOption(new Option('--api <url>', `API base URL (env TWINSAN_API; default ${DEFAULT_API})`))
     .addOption(new Option('--token-file <file>', 'file holding the API token (env TWINSAN_TOKEN_FILE); should be mode 0600'))
     .addOption(new Option('--token <token>', 'API token (env TWINSAN_TOKEN); visible to other users in ps, prefer --token-file'))
-    .addOption(new Option('--ca <file>', 'PEM CA certificate(s) to trust for an https API'))
+    .addOption(new Option('--ca <file>', 'PEM CA certificate(s) to trust for an https API (env TWINSAN_CA)'))
     .addOption(new Option('--insecure', 'https without verifying the certificate (test setups only)'))
     .addOption(new Option('--timeout <seconds>', 'give up on a request after this long').argParser(parseTimeout).default(DEFAULT_TIMEOUT_S))
     .addOption(new Option('--json', "print the API's JSON instead of tables (for scripts)"));
@@ -122,13 +123,15 @@ export async function resolveConnection(
   if (token !== null && !validToken(token)) throw new UsageError(`the API token (${tokenSource}) must be one word of printable characters`);
 
   let ca: Buffer | null = null;
-  if (opts.ca !== undefined) {
+  const caFile = opts.ca ?? (env['TWINSAN_CA'] || undefined);
+  if (caFile !== undefined) {
+    const source = opts.ca !== undefined ? '--ca' : 'TWINSAN_CA';
     try {
-      ca = await readFile(opts.ca);
+      ca = await readFile(caFile);
     } catch (err) {
-      throw new UsageError(`--ca: cannot read ${opts.ca}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new UsageError(`${source}: cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    if (base.protocol === 'http:') warn('warning: --ca has no effect on an http:// API');
+    if (base.protocol === 'http:') warn(`warning: ${source} has no effect on an http:// API`);
   }
   return { base, token, tokenSource, ca, insecure: opts.insecure ?? false, timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_S) * 1000 };
 }

@@ -130,6 +130,8 @@ describe('connection, token and errors', () => {
     const withCa = await runCli(['volume', 'list', '--ca', cert], env);
     expect(withCa.code).toBe(0);
     expect(withCa.stdout).toMatch(/^NAME/);
+    const caFromEnv = await runCli(['volume', 'list'], { ...env, TWINSAN_CA: cert });
+    expect(caFromEnv.code).toBe(0);
     const insecure = await runCli(['volume', 'list', '--insecure'], env);
     expect(insecure.code).toBe(0);
     const http = await runCli(['volume', 'list'], { ...env, TWINSAN_API: tlsH.server.url.replace('https:', 'http:') });
