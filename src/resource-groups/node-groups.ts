@@ -10,7 +10,7 @@ import { AliasIpManager } from '../alias-ip';
 import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
 import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
-import { IscsiServer } from '../target/iscsi';
+import { IscsiServer, nexusKeyThrough } from '../target/iscsi';
 import type { LiveScsiState, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { ResourceGroupConfig } from './config';
 import { LeasePort, PeerControl, ResourceGroupController } from './controller';
@@ -213,8 +213,10 @@ export class NodeGroups {
       const peerPort = this.o.config.peer.relativeTargetPortId;
       // The nexuses through the peer's port are gone: a SCSI-2 reservation held through it goes with them.
       lu.reservations.targetPortLost(peerPort);
-      // The initiators' paths moved here with the alias IPs: their registrations follow them to this node's port.
+      // The initiators' paths moved here with the alias IPs: their registrations follow them to this
+      // node's port, and their pending unit attentions to their nexuses through it.
       lu.reservations.targetPortMoved(peerPort, this.o.config.iscsi.relativeTargetPortId);
+      lu.unitAttentions.rekey((key) => nexusKeyThrough(key, v.config.iqn, this.o.config.iscsi.portalGroupTag));
       v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'SCSI state restored from the previous owner');
     } catch (err) {
       v.log.error({ err }, 'the live SCSI state from the peer does not restore; keeping the APTPL state');

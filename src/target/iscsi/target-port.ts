@@ -68,9 +68,14 @@ export function iscsiTransportId(initiatorName: string, isid: Buffer): Buffer {
   return out;
 }
 
+/** SCSI target port name of an iSCSI target port: "name,t,0xTPGT". */
+function targetPortName(targetName: string, portalGroupTag: number): string {
+  return `${targetName},t,0x${portalGroupTag.toString(16).padStart(4, '0')}`;
+}
+
 export function makeNexus(initiatorName: string, isid: Buffer, targetName: string, portalGroupTag: number, relativeTargetPortId: number): ItNexus {
   const initiatorPort = `${initiatorName},i,0x${isid.toString('hex')}`;
-  const targetPort = `${targetName},t,0x${portalGroupTag.toString(16).padStart(4, '0')}`;
+  const targetPort = targetPortName(targetName, portalGroupTag);
   return {
     key: `${initiatorPort}|${targetPort}`,
     initiatorPort,
@@ -78,4 +83,16 @@ export function makeNexus(initiatorName: string, isid: Buffer, targetName: strin
     relativeTargetPortId,
     initiatorTransportId: iscsiTransportId(initiatorName, isid),
   };
+}
+
+/**
+ * The key (ItNexus.key) of the same initiator port's I_T nexus through
+ * another target port of the target: where a session lands after a
+ * resource group moved to the other node with its alias IPs. Null for a
+ * string that is not a nexus key.
+ */
+export function nexusKeyThrough(key: string, targetName: string, portalGroupTag: number): string | null {
+  const bar = key.indexOf('|');
+  if (bar <= 0 || !key.slice(0, bar).includes(',i,0x')) return null;
+  return `${key.slice(0, bar)}|${targetPortName(targetName, portalGroupTag)}`;
 }

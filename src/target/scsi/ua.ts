@@ -142,6 +142,24 @@ export class UnitAttentionQueues {
     };
   }
 
+  /**
+   * Rename the nexuses (after a takeover their sessions arrive through this
+   * node's target port): `rename` gives each key its new one, or null to
+   * drop it. Conditions of nexuses that end up with one key are merged.
+   */
+  rekey(rename: (key: string) => string | null): void {
+    const old = [...this.queues];
+    this.queues.clear();
+    for (const [key, queue] of old) {
+      const to = rename(key);
+      if (to === null) continue;
+      const into = this.queues.get(to);
+      if (!into) this.queues.set(to, queue);
+      else for (const c of queue) enqueue(into, c);
+    }
+    this.changed?.();
+  }
+
   /** Replace the whole state with a snapshot (e.g. received from the peer). */
   restore(snapshot: UnitAttentionSnapshot): void {
     if (snapshot.version !== 1) throw new Error(`unsupported unit attention snapshot version ${String(snapshot.version)}`);

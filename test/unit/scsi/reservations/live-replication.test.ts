@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { MemoryBackingStore } from '../../../../src/block';
 import { LiveScsiState, LogicalUnit, ScsiTargetDevice } from '../../../../src/target/scsi';
 import { expectGood, run, VOLUME_ID } from '../helpers';
-import { admit, expectConflict, I1, I2, itNexus, pendingUas, readKeys, readReservation, register, reserve, Type, writeBlock } from './helpers';
+import { admit, expectConflict, I1, I2, itNexus, pendingUas, readKeys, readReservation, register, reserve, Type, UA, writeBlock } from './helpers';
 
 function node(): { lu: LogicalUnit; dev: ScsiTargetDevice } {
   const lu = new LogicalUnit({ store: new MemoryBackingStore(1024 * 512), blockSize: 512, identity: { volumeId: VOLUME_ID } });
@@ -140,6 +140,26 @@ describe('live SCSI state replication', () => {
     expect(await readReservation(b.dev, i1b)).toMatchObject({ reserved: true, key: 0xa1n, type: Type.WE_RO });
     expectGood(await writeBlock(b.dev, i1b));
     expectConflict(await writeBlock(b.dev, i2b));
+  });
+
+  test('takeover_carries_pending_unit_attentions_to_the_nexuses_through_its_port', async () => {
+    const a = node();
+    const replica = new Replica();
+    await a.lu.replicateLiveState(replica.port);
+    await admit(a.dev, I1, I2);
+    expectGood(await register(a.dev, I1, 0xa1n));
+    expectGood(await register(a.dev, I2, 0xb2n));
+    expectGood(await reserve(a.dev, I1, 0xa1n, Type.WE_RO));
+    // I1 preempts I2: I2 has REGISTRATIONS PREEMPTED pending when node a dies.
+    expectGood(await run(a.dev, [0x5f, 0x04, Type.WE_RO, 0, 0, 0, 0, 0, 24, 0], { nexus: I1, dataOut: [Buffer.from([0, 0, 0, 0, 0, 0, 0, 0xa1, 0, 0, 0, 0, 0, 0, 0, 0xb2, 0, 0, 0, 0, 0, 0, 0, 0])] }));
+    await tick();
+
+    const b = node();
+    b.lu.restoreLiveState(replica.latest!);
+    const i2b = itNexus(2, 2);
+    b.lu.unitAttentions.rekey((key) => (key === I2.key ? i2b.key : key === I1.key ? itNexus(1, 2).key : null));
+    // What I2 had pending on a, and no POWER ON: its nexus carries on through b's port.
+    expect(await pendingUas(b.dev, i2b)).toEqual([UA.REGISTRATIONS_PREEMPTED]);
   });
 
   test('target_port_moved_keeps_an_existing_registration_at_the_new_port', async () => {
