@@ -311,6 +311,13 @@ export const updateAccessBody = {
   },
 } as const;
 
+/** Actions that take no parameters: no body, or an empty JSON object. */
+export const emptyBody = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'no body, or {}',
+} as const;
+
 export const verifyBody = {
   type: 'object',
   additionalProperties: false,

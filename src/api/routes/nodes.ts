@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ControlError } from '../../resource-groups';
 import type { RouteDeps } from './deps';
 import { BEARER, CONTROL_ERRORS, errorResponses } from '../route-config';
-import { idParams, listOf, ref } from '../schemas';
+import { emptyBody, idParams, listOf, ref } from '../schemas';
 
 interface NodeParams {
   readonly id: string;
@@ -31,6 +31,7 @@ export function nodeRoutes(app: FastifyInstance, { control }: RouteDeps): void {
       summary: 'Enter maintenance: evacuate every resource group from the node (planned moves)',
       security: BEARER,
       params: idParams('node'),
+      body: emptyBody,
       response: { 202: ref('Job'), ...errorResponses(...CONTROL_ERRORS) },
     },
   }, async (request, reply) => reply.code(202).send(await control.enterMaintenance(request.params.id)));

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CreateResourceGroupRequest, UpdateResourceGroupRequest } from '../../resource-groups';
 import type { RouteDeps } from './deps';
 import { BEARER, CONTROL_ERRORS, errorResponses } from '../route-config';
-import { createResourceGroupBody, listOf, nameParams, ref, updateResourceGroupBody } from '../schemas';
+import { createResourceGroupBody, emptyBody, listOf, nameParams, ref, updateResourceGroupBody } from '../schemas';
 
 interface GroupParams {
   readonly name: string;
@@ -66,6 +66,7 @@ export function resourceGroupRoutes(app: FastifyInstance, { control }: RouteDeps
       summary: 'Planned switchover to the other node; answers once the peer serves it',
       security: BEARER,
       params,
+      body: emptyBody,
       response: { 200: ref('ResourceGroup'), ...errorResponses(...CONTROL_ERRORS) },
     },
   }, async (request) => control.moveResourceGroup(request.params.name));
@@ -77,6 +78,7 @@ export function resourceGroupRoutes(app: FastifyInstance, { control }: RouteDeps
       summary: 'Move the resource group back to its preferred node (once in sync)',
       security: BEARER,
       params,
+      body: emptyBody,
       response: { 200: ref('ResourceGroup'), ...errorResponses(...CONTROL_ERRORS) },
     },
   }, async (request) => control.failbackResourceGroup(request.params.name));

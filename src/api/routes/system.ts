@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from './deps';
 import { BEARER, errorResponses } from '../route-config';
-import { ref } from '../schemas';
+import { emptyBody, ref } from '../schemas';
 import type { ApiMetrics } from '../metrics';
 
 export function systemRoutes(app: FastifyInstance, { tokens, nodeId }: RouteDeps, metrics: ApiMetrics): void {
@@ -21,6 +21,7 @@ export function systemRoutes(app: FastifyInstance, { tokens, nodeId }: RouteDeps
       tags: ['system'],
       summary: 'Replace the bearer token; the answer carries the new one, once. The old token stops working.',
       security: BEARER,
+      body: emptyBody,
       response: { 200: ref('Token'), ...errorResponses() },
     },
   }, async (request) => {

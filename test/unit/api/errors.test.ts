@@ -78,6 +78,8 @@ describe('bad requests name the field', () => {
     ['a peer API that is no URL', '/api/v1/pair', { peerApi: 'ftp://x' }, 'peerApi', /peerApi must be the peer's API base URL/],
     ['an unknown verify algorithm', '/api/v1/volumes/vol1/verify', { algorithm: 'md5' }, 'algorithm', /algorithm must be equal to one of the allowed values/],
     ['an empty resize', '/api/v1/volumes/vol1', {}, 'sizeBytes', /sizeBytes is required/, 'PATCH'],
+    ['a parameter to move, which takes none', '/api/v1/resource-groups/rg-a/move', { target: 'node-b' }, 'target', /target is not allowed/],
+    ['a parameter to maintenance, which takes none', '/api/v1/nodes/node-a/maintenance', { force: true }, 'force', /force is not allowed/],
   ];
   for (const [what, url, payload, field, message, method] of cases) {
     it(`${what}: 400 naming ${field}`, async () => {

@@ -150,7 +150,7 @@ describe('resource groups', () => {
     const moved = await call('POST', '/api/v1/resource-groups/rg-a/move');
     expect(moved.status).toBe(200);
     expect(moved.body).toMatchObject({ name: 'rg-a', owner: 'node-b' });
-    const back = await call('POST', '/api/v1/resource-groups/rg-a/failback');
+    const back = await call('POST', '/api/v1/resource-groups/rg-a/failback', {});
     expect(back.status).toBe(200);
     expect(back.body).toMatchObject({ name: 'rg-a', owner: 'node-a' });
     expect(h.control.calls.filter((c) => c.method === 'moveResourceGroup' || c.method === 'failbackResourceGroup')).toEqual([
