@@ -38,7 +38,8 @@ class BarProgress implements Progress {
         stream: stream as NodeJS.WritableStream,
         format: `${title} [{bar}] {percentage}% {detail}`,
         barsize: 30,
-        hideCursor: true,
+        // A hidden cursor would stay hidden if Ctrl-C ends the process mid-bar.
+        hideCursor: false,
         clearOnComplete: true,
         fps: 10,
       },

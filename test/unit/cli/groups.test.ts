@@ -126,6 +126,15 @@ describe('twinsan rg, move, pair, node, status', () => {
     expect(start.stderr).toMatch(/required option '--config <file>' not specified/);
   });
 
+  it('node_start_and_node_config_both_run_the_node_with_that_config', async () => {
+    const missing = `${h.dir}/no-such-node.json`;
+    for (const args of [['node', 'start', '--config', missing], ['node', '--config', missing]]) {
+      const r = await h.run(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(missing);
+    }
+  });
+
   it('status_shows_everything_on_one_screen', async () => {
     const r = await h.run(['status']);
     expect(r.code).toBe(0);

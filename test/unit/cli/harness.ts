@@ -116,7 +116,11 @@ export async function runCli(args: readonly string[], env: Record<string, string
   const stdin = Object.assign(input, { isTTY: options.stdinIsTTY ?? false }) as PassThrough & InStream;
   if (options.stdin !== undefined) input.end(options.stdin);
   const io: CliIo = { stdout, stderr, stdin, env, sleep: () => new Promise((resolve) => setImmediate(resolve)) };
-  const program = new Command('twinsan').exitOverride().configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
+  // As bin.ts builds it (positional options at the root, so `node start --config` reaches `start`).
+  const program = new Command('twinsan')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
   program.addCommand(withIo(nodeCommand(io), io));
   for (const c of apiCommands(io)) program.addCommand(c);
   let code = 0;

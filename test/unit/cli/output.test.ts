@@ -77,8 +77,8 @@ describe('progress', () => {
     p.update(0.5, '2 MiB to go');
     p.finish('vol2: in-sync');
     expect(out.text).toMatch(/resync vol2 \[\u2588{15}\u2591{15}\] 50% 2 MiB to go/);
-    expect(out.text).toContain('\u001b[?25l'); // cursor hidden while drawing
-    expect(out.text).toContain('\u001b[?25h'); // and shown again
+    expect(out.text).toContain('\u001b[2K'); // the bar's line cleared when done
+    expect(out.text).not.toContain('\u001b[?25l'); // the cursor is never hidden (Ctrl-C would leave it so)
     expect(out.text.endsWith('vol2: in-sync\n')).toBe(true);
   });
 });
