@@ -78,7 +78,8 @@ function logSubject(request: FastifyRequest): Record<string, unknown> {
   const source: unknown = subject.from === 'params' ? request.params : request.body;
   if (typeof source !== 'object' || source === null) return {};
   const value = (source as Record<string, unknown>)[subject.key];
-  return typeof value === 'string' ? { [subject.label]: value } : {};
+  // A body's name is logged even when the request was refused, so bound it.
+  return typeof value === 'string' ? { [subject.label]: value.length > 128 ? `${value.slice(0, 128)}...` : value } : {};
 }
 
 export function buildApp(options: ApiOptions): FastifyInstance {

@@ -104,6 +104,11 @@ export function describeSchemaIssue(issue: SchemaIssue, context: string | undefi
     case 'type':
       if (at === '') return { field: '', message: `request ${where} must be a JSON ${String(issue.params['type'])}` };
       break;
+    case 'enum': {
+      const allowed = issue.params['allowedValues'];
+      if (Array.isArray(allowed)) return { field: at, message: `${where} field ${at} must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+      break;
+    }
     case 'pattern':
     case 'format':
       if (described !== null) return { field: at, message: `${where} field ${at} must be ${described}` };
