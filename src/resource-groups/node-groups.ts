@@ -92,8 +92,12 @@ export class NodeGroups {
   private readonly keeper: LeaseKeeper | null;
   private readonly aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
-  /** The latest live SCSI state the peer sent, per volume id. */
-  private readonly received = new Map<string, Buffer>();
+  /**
+   * The newest live SCSI state of each volume (by id): what the peer sent
+   * while it served the volume, or what this node replicated while it did
+   * (so a group taken back here after a refused move keeps its state).
+   */
+  private readonly liveStates = new Map<string, Buffer>();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly o: NodeGroupsOptions) {
@@ -101,7 +105,7 @@ export class NodeGroups {
     for (const v of o.volumes) {
       this.unsubscribe.push(
         v.mirrored.onScsiState((kind, json) => {
-          if (kind === LIVE_SCSI_STATE_KIND) this.received.set(v.config.id, Buffer.from(json));
+          if (kind === LIVE_SCSI_STATE_KIND) this.liveStates.set(v.config.id, Buffer.from(json));
         }),
       );
     }
@@ -162,7 +166,11 @@ export class NodeGroups {
         // From here on every change goes to the peer (attaching sends the restored state; not awaited:
         // the peer may be the dead node, and the mirror resends the latest state after each handshake).
         void lu.replicateLiveState({
-          replicate: (state) => v.mirrored.replicateScsiState(LIVE_SCSI_STATE_KIND, Buffer.from(JSON.stringify(state))),
+          replicate: (state) => {
+            const json = Buffer.from(JSON.stringify(state));
+            this.liveStates.set(v.config.id, json);
+            return v.mirrored.replicateScsiState(LIVE_SCSI_STATE_KIND, json);
+          },
           onError: (err) => v.log.error({ err }, 'live SCSI state not replicated'),
         });
         out.push({
@@ -206,7 +214,7 @@ export class NodeGroups {
 
   /** Install the reservations and unit attentions the previous owner replicated (newer than the APTPL file). */
   private restoreLiveState(v: OpenGroupVolume, lu: LogicalUnit): void {
-    const json = this.received.get(v.config.id);
+    const json = this.liveStates.get(v.config.id);
     if (!json) return;
     try {
       lu.restoreLiveState(JSON.parse(json.toString('utf8')) as LiveScsiState);
@@ -217,7 +225,7 @@ export class NodeGroups {
       // node's port, and their pending unit attentions to their nexuses through it.
       lu.reservations.targetPortMoved(peerPort, this.o.config.iscsi.relativeTargetPortId);
       lu.unitAttentions.rekey((key) => nexusKeyThrough(key, v.config.iqn, this.o.config.iscsi.portalGroupTag));
-      v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'SCSI state restored from the previous owner');
+      v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'live SCSI state restored (replicated by the previous owner, or by this node before a move)');
     } catch (err) {
       v.log.error({ err }, 'the live SCSI state from the peer does not restore; keeping the APTPL state');
     }
