@@ -251,3 +251,81 @@ describe('ResourceGroupController', () => {
     });
   });
 });
+
+describe('planned move: drain, sync and handover', () => {
+  function moveSetup(o: { drainFails?: boolean; syncAfterDrain?: boolean; peerRefuses?: boolean } = {}) {
+    const peer = new FakePeer();
+    const lease = new FakeLease();
+    const journal: string[] = [];
+    let drained = false;
+    const alua: Resource = {
+      name: 'alua',
+      start: async () => void journal.push('alua online'),
+      stop: async (why) => {
+        if (why === 'move' && o.drainFails) throw new Error('2 command(s) still running after 5000 ms');
+        drained = true;
+        journal.push(`alua stop ${why}`);
+      },
+    };
+    const alias: Resource = {
+      name: 'alias-ips',
+      start: async () => void journal.push('alias add'),
+      stop: async (why) => void journal.push(`alias stop ${why}`),
+      handedOver: async () => void journal.push('alias removed after handover'),
+    };
+    const group = new ResourceGroup('rg1', [alias, alua]);
+    const config: ResourceGroupConfig = { name: 'rg1', preferredNode: 'node-b', aliasIps: [], volumes: ['v1'], failback: 'manual' };
+    const c = new ResourceGroupController({
+      nodeId: 'node-b',
+      mode: 'witness',
+      groups: [{ config, group }],
+      peer,
+      lease,
+      peerControl: {
+        moveIn: async () => {
+          journal.push('peer move-in');
+          if (o.peerRefuses) throw new Error('refused');
+        },
+        // In sync before the move; after the drain as the test says.
+        inSync: async () => !drained || o.syncAfterDrain !== false,
+      },
+      standing: () => 'current',
+    });
+    return { c, group, lease, journal };
+  }
+
+  it('lets go of the alias IPs only once the peer has moved the group in', async () => {
+    const { c, group, lease, journal } = moveSetup();
+    await c.start();
+    await c.move('rg1');
+    expect(journal).toEqual(['alias add', 'alua online', 'alua stop move', 'alias stop move', 'peer move-in', 'alias removed after handover']);
+    expect(lease.log).toEqual(['acquire rg1', 'release rg1']);
+    expect(group.state).toBe('stopped');
+  });
+
+  it('a drain past its bound abandons the move: still serving here, lease kept, the peer never asked', async () => {
+    const { c, group, lease, journal } = moveSetup({ drainFails: true });
+    await c.start();
+    await expect(c.move('rg1')).rejects.toThrow(/move abandoned, serving here again: 2 command\(s\) still running/);
+    expect(group.state).toBe('serving');
+    expect(lease.log).toEqual(['acquire rg1']);
+    expect(journal).not.toContain('peer move-in');
+  });
+
+  it('a peer copy that left sync during the drain: the group serves here again and the peer is not asked', async () => {
+    const { c, group, journal } = moveSetup({ syncAfterDrain: false });
+    await c.start();
+    await expect(c.move('rg1')).rejects.toThrow(/left sync during the move/);
+    expect(group.state).toBe('serving');
+    expect(journal).not.toContain('peer move-in');
+    expect(journal).not.toContain('alias removed after handover');
+  });
+
+  it('a refusing peer: the group serves here again and keeps its alias IPs', async () => {
+    const { c, group, journal } = moveSetup({ peerRefuses: true });
+    await c.start();
+    await expect(c.move('rg1')).rejects.toThrow(/refused/);
+    expect(group.state).toBe('serving');
+    expect(journal).not.toContain('alias removed after handover');
+  });
+});
