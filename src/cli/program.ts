@@ -1,0 +1,25 @@
+/**
+ * The `twinsan` command tree, built without parsing anything: bin.ts runs
+ * it on process.argv, tests parse documented command lines with it.
+ */
+import { Command } from 'commander';
+import { apiCommands, withIo } from './commands';
+import { labCommand } from './lab';
+import { nodeCommand } from './node-command';
+import type { CliIo } from './output';
+import { targetCommand } from './target-command';
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('twinsan')
+    .description('active/active synchronously mirrored iSCSI storage')
+    .version((require('../../package.json') as { version: string }).version)
+    .addCommand(targetCommand())
+    .addCommand(withIo(nodeCommand(io), io))
+    .addCommand(labCommand())
+    // `node start --config` and `node --config` both exist: commander routes options by position
+    // only when every ancestor of `start` has positional options, the root included.
+    .enablePositionalOptions()
+    .exitOverride();
+  for (const command of apiCommands(io)) program.addCommand(command);
+  return program;
+}
