@@ -92,8 +92,10 @@ async function act(question, doing, run) {
   if (!(await confirmAction(question))) return;
   setStatus(`${doing}…`);
   try {
-    await run();
-    setStatus(`${doing}: done`);
+    const result = await run();
+    // Maintenance answers a job that keeps running; moves answer when done.
+    const job = result !== null && typeof result === 'object' && 'kind' in result && 'progress' in result ? result : null;
+    setStatus(job === null ? `${doing}: done` : `${doing}: job ${job.id} started (see Jobs)`);
   } catch (err) {
     failed(err);
   }

@@ -67,6 +67,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     expect(await vol2.locator('progress').getAttribute('value')).toBe('0.25');
     expect(await vol2.locator('td').nth(5).textContent()).toBe(' 25%');
     expect(await page.locator('#volumes tr[data-volume="vol1"] td').nth(1).textContent()).toBe('1.0 GiB thin');
+    expect(await vol2.locator('td').nth(1).textContent()).toBe('2.0 GiB');
 
     expect(await page.textContent('#sessions tbody')).toContain('iqn.1998-01.com.vmware:esx-01');
     expect(await page.evaluate(() => sessionStorage.getItem('twinsan.token'))).toBe(h.tokens.current());
@@ -80,6 +81,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await until(() => h.control.callsTo('moveResourceGroup').length === 1);
     expect(h.control.callsTo('moveResourceGroup')[0]?.args).toEqual(['rg-a']);
     await expect.poll(() => page.textContent('#resource-groups tr[data-rg="rg-a"] td.owner')).toBe('node-b');
+    expect(await page.textContent('#status')).toBe('Moving rg-a: done');
     await expect.poll(() => page.textContent('#events')).toContain('rg-a moved to node-b');
   });
 
@@ -95,6 +97,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await until(() => h.control.callsTo('enterMaintenance').length === 1);
     expect(h.control.callsTo('enterMaintenance')[0]?.args).toEqual(['node-b']);
     await page.locator('#nodes button[data-action="maintenance-exit"][data-node="node-b"]').waitFor();
+    expect(await page.textContent('#status')).toBe('Evacuating node-b: job job-1 started (see Jobs)');
     // The evacuation job shows with its progress.
     const job = page.locator('#jobs tr[data-job="job-1"] td');
     expect(await job.allTextContents()).toEqual(['job-1', 'evacuate', 'node-b', 'running', ' 0%', expect.any(String), '']);

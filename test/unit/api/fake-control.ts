@@ -97,7 +97,7 @@ export class FakeControl implements PairControl {
       failback: 'manual',
     });
     this.vols.set('vol1', this.makeVolume({ name: 'vol1', sizeBytes: 1 << 30, thin: true, resourceGroup: 'rg-a' }, 'in-sync', null));
-    this.vols.set('vol2', this.makeVolume({ name: 'vol2', sizeBytes: 2 << 30, thin: false, resourceGroup: 'rg-b' }, 'resyncing', 0.25));
+    this.vols.set('vol2', this.makeVolume({ name: 'vol2', sizeBytes: 2 * 2 ** 30, thin: false, resourceGroup: 'rg-b' }, 'resyncing', 0.25));
   }
 
   private record(method: string, ...args: unknown[]): void {

@@ -18,8 +18,7 @@ describe('twinsan volume', () => {
     expect(lines[0]).toMatch(/^NAME\s+SIZE\s+THIN\s+RG\s+OWNER\s+MIRROR\s+SESSIONS\s+IQN$/);
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(/^vol1\s+1 GiB\s+yes\s+rg-a\s+node-a\s+in-sync\s+1\s+iqn\.2026-11\.io\.twinsan:vol1$/);
-    // (The size of the API tests' fake vol2 is 2 << 30, which overflows to a negative number: shown as is.)
-    expect(lines[2]).toMatch(/^vol2\s+\S+\s+no\s+rg-b\s+node-b\s+resyncing \d+\.\d% \(\d+(\.\d+)? MiB to sync\)\s+0\s+iqn/);
+    expect(lines[2]).toMatch(/^vol2\s+2 GiB\s+no\s+rg-b\s+node-b\s+resyncing \d+\.\d% \(\d+(\.\d+)? MiB to sync\)\s+0\s+iqn/);
     // Columns line up: every row has its RG column where the header has it.
     const rgAt = lines[0]!.indexOf('RG');
     for (const l of lines.slice(1)) expect(l.slice(rgAt, rgAt + 3)).toBe("rg-");
