@@ -152,6 +152,19 @@ describe('event stream', () => {
     expect(stream.frames.map((f) => f.id)).toEqual(['2', '3', '4']);
   });
 
+  it('a reconnecting client\'s Last-Event-ID replays what it missed; a malformed one is a 400 naming the header', async () => {
+    h = await harness();
+    server = await startApiServer({ app: h.app, listen: `127.0.0.1:${TEST_PORTS.sse}` });
+    for (let i = 1; i <= 4; i++) h.control.emit('test', `old ${i}`);
+    const stream = openStream(`${server.url}/api/v1/events/stream`, { ...h.auth, 'last-event-id': '2' });
+    await stream.opened;
+    await stream.until(2);
+    expect(stream.frames.map((f) => f.id)).toEqual(['3', '4']);
+    const bad = await get(`${server.url}/api/v1/events/stream`, { headers: { ...h.auth, 'last-event-id': 'yesterday' } });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body)).toMatchObject({ field: 'Last-Event-ID' });
+  });
+
   it('replays a backlog longer than one page, in order', async () => {
     h = await harness();
     server = await startApiServer({ app: h.app, listen: `127.0.0.1:${TEST_PORTS.sse}` });
