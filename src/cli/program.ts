@@ -7,6 +7,7 @@ import { apiCommands, withIo } from './commands';
 import { labCommand } from './lab';
 import { nodeCommand } from './node-command';
 import type { CliIo } from './output';
+import { quickstartCommand } from './quickstart';
 import { targetCommand } from './target-command';
 
 export function buildProgram(io: CliIo): Command {
@@ -16,6 +17,7 @@ export function buildProgram(io: CliIo): Command {
     .addCommand(targetCommand())
     .addCommand(withIo(nodeCommand(io), io))
     .addCommand(labCommand())
+    .addCommand(quickstartCommand())
     // `node start --config` and `node --config` both exist: commander routes options by position
     // only when every ancestor of `start` has positional options, the root included.
     .enablePositionalOptions()

@@ -95,7 +95,7 @@ export function labCommand(): Command {
     .argument('<id>', 'node id: a or b')
     .option('--timeout <seconds>', 'how long to wait for the node to run', parseSeconds, 60)
     .action(async (id: string, opts: { dir: string; timeout: number }) => {
-      if (!isLabNodeId(id)) throw new InvalidArgumentError(`"${id}" is not a lab node (a or b)`);
+      if (!isLabNodeId(id)) throw new Error(`"${id}" is not a lab node (a or b)`);
       const node = await labStartNode(opts.dir, id, { readyTimeoutMs: opts.timeout * 1000, log: progress });
       process.stdout.write(`node ${node.id} running, pid ${node.pid}\n`);
     });

@@ -14,7 +14,7 @@
  */
 export { labCommand, labSummary, twinsanCommand } from './command';
 export { DEFAULT_VOLUME_SIZE, TWINSAN_BIN, labDown, labStartNode, labUp, startDetached, waitFor } from './lab';
-export type { DownOptions, LabLog, StartNodeOptions, UpOptions } from './lab';
+export type { DetachedProcess, DownOptions, LabLog, StartNodeOptions, UpOptions } from './lab';
 export { LAB_FILE, STATE_FILE, readLabFile, readState } from './lab-file';
 export type { LabFile, LabGroupEntry, LabNodeEntry, LabState, LabTargetEntry, LabVolumeEntry } from './lab-file';
 export { LabNodeApi, NODE_ACTIONS } from './node-api';

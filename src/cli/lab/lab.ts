@@ -86,7 +86,7 @@ class StateRecorder {
 }
 
 export async function labUp(o: UpOptions): Promise<LabFile> {
-  requireRoot('twinsan lab up', ['ip', 'redis-server']);
+  requireRoot('lab up', ['ip', 'redis-server']);
   const prefixProblem = checkPrefix(o.prefix);
   if (prefixProblem) throw new Error(prefixProblem);
   const log = o.log ?? noLog;
@@ -184,7 +184,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
 
   log(`witness: redis-server at ${witnessUrl()} in ${names.witness}`);
   await mkdir(path.join(dir, WITNESS_DIR), { mode: 0o700 });
-  const witnessPid = startDetached(
+  const witness = startDetached(
     names.witness,
     'redis-server',
     ['--bind', FRONT_ADDRESSES.witness, '--port', String(PORTS.witness), '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--dir', path.join(dir, WITNESS_DIR)],
@@ -193,20 +193,20 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
   const agentOf = { a: NamespaceAgent.start(names.a), b: NamespaceAgent.start(names.b), client: NamespaceAgent.start(names.client) };
   agents.push(agentOf.a, agentOf.b, agentOf.client);
   await waitFor('the witness to accept connections from both nodes', 15_000, o.signal, async () => {
-    if (!(await namespacePids(names.witness)).includes(witnessPid)) throw new Error(`redis-server exited (see ${path.join(dir, WITNESS_LOG)})`);
+    if (!witness.running()) throw new Error(`redis-server exited (see ${path.join(dir, WITNESS_LOG)})`);
     return (await agentOf.a.canConnect(FRONT_ADDRESSES.witness, PORTS.witness)) && (await agentOf.b.canConnect(FRONT_ADDRESSES.witness, PORTS.witness));
   });
 
-  const pids = {} as Record<LabNodeId, number>;
+  const started = {} as Record<LabNodeId, DetachedProcess>;
   for (const id of LAB_NODE_IDS) {
     log(`node ${id}: ${[process.execPath, TWINSAN_BIN, 'node', '--config', nodeConfigFile(dir, id)].join(' ')} in ${names[id]}`);
-    pids[id] = startNode(names[id], nodeConfigFile(dir, id), nodeLogFile(dir, id));
+    started[id] = startNode(names[id], nodeConfigFile(dir, id), nodeLogFile(dir, id));
   }
   const apis = { a: new LabNodeApi(agentOf.a, apiUrl(), null), b: new LabNodeApi(agentOf.b, apiUrl(), null) };
   log('waiting until rg-a is served by a, rg-b by b, and both volumes are in sync');
   await waitFor('both resource groups serving and both volumes in sync', o.readyTimeoutMs ?? 120_000, o.signal, async () => {
     for (const id of LAB_NODE_IDS) {
-      if (!(await namespacePids(names[id])).includes(pids[id])) throw new Error(`node ${id} exited (see ${nodeLogFile(dir, id)})`);
+      if (!started[id].running()) throw new Error(`node ${id} exited (see ${nodeLogFile(dir, id)})`);
     }
     const views = { a: await apis.a.view(), b: await apis.b.view() };
     for (const g of GROUPS) {
@@ -223,7 +223,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
     nodes.push({
       id,
       netns: ns.ns.name,
-      pid: pids[id],
+      pid: started[id].pid,
       api: apiUrl(),
       token: null,
       frontMac: ns.mac,
@@ -236,7 +236,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
   const lab: LabFile = {
     prefix: o.prefix,
     client: { netns: names.client, frontIp: FRONT_ADDRESSES.client },
-    witness: { url: witnessUrl(), pid: witnessPid, netns: names.witness, log: path.join(dir, WITNESS_LOG) },
+    witness: { url: witnessUrl(), pid: witness.pid, netns: names.witness, log: path.join(dir, WITNESS_LOG) },
     nodes,
     resourceGroups: GROUPS.map((g) => ({
       name: g.name,
@@ -260,25 +260,32 @@ async function checkNodeConfig(config: Record<string, unknown>, file: string): P
   }
 }
 
+/** A process started by startDetached. */
+export interface DetachedProcess {
+  readonly pid: number;
+  /** Not exited yet (as long as this process lives, which reaps it). */
+  running(): boolean;
+}
+
 /**
  * Starts `cmd` inside `netns`, detached from this process (own session, no
  * pipes: stdout and stderr append to `logFile`), so it outlives the CLI.
- * Resolves with its pid (`ip netns exec` execs in place).
+ * `ip netns exec` execs in place, so the pid is the command's.
  */
-export function startDetached(netns: string, cmd: string, args: readonly string[], logFile: string): number {
+export function startDetached(netns: string, cmd: string, args: readonly string[], logFile: string): DetachedProcess {
   const fd = openSync(logFile, 'a', 0o600);
   try {
     const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd], env: labEnv() });
-    child.once('error', () => undefined); // reported through the missing pid below, or the process being gone
+    child.once('error', () => undefined); // reported through the missing pid below, or running() turning false
     if (child.pid === undefined) throw new Error(`cannot start ${cmd} in ${netns}`);
     child.unref();
-    return child.pid;
+    return { pid: child.pid, running: () => child.exitCode === null && child.signalCode === null };
   } finally {
     closeSync(fd);
   }
 }
 
-function startNode(netns: string, configFile: string, logFile: string): number {
+function startNode(netns: string, configFile: string, logFile: string): DetachedProcess {
   return startDetached(netns, process.execPath, [TWINSAN_BIN, 'node', '--config', configFile], logFile);
 }
 
@@ -310,7 +317,7 @@ export interface StartNodeOptions {
 
 /** Starts lab node `id` again after it was killed, updates its pid in lab.json, and waits until it runs. */
 export async function labStartNode(dirArg: string, id: string, o: StartNodeOptions = {}): Promise<LabNodeEntry> {
-  requireRoot('twinsan lab start-node', ['ip']);
+  requireRoot('lab start-node', ['ip']);
   const dir = path.resolve(dirArg);
   const lab = await readLabFile(dir);
   const entry = lab.nodes.find((n) => n.id === id);
@@ -319,7 +326,8 @@ export async function labStartNode(dirArg: string, id: string, o: StartNodeOptio
   if ((await namespacePids(entry.netns)).includes(entry.pid)) throw new Error(`node ${id} is running (pid ${entry.pid}); kill it first (kill -9 ${entry.pid})`);
 
   await writeFile(entry.log, `--- twinsan lab start-node ${id} at ${new Date().toISOString()}\n`, { flag: 'a' });
-  const pid = startNode(entry.netns, entry.config, entry.log);
+  const node = startNode(entry.netns, entry.config, entry.log);
+  const pid = node.pid;
   const updated: LabNodeEntry = { ...entry, pid };
   await writeJsonAtomic(path.join(dir, LAB_FILE), { ...lab, nodes: lab.nodes.map((n) => (n.id === id ? updated : n)) });
   o.log?.(`node ${id} started (pid ${pid}); waiting until it runs`);
@@ -327,7 +335,7 @@ export async function labStartNode(dirArg: string, id: string, o: StartNodeOptio
   try {
     const api = new LabNodeApi(agent, entry.api, entry.token);
     await waitFor(`node ${id} to run`, o.readyTimeoutMs ?? 60_000, undefined, async () => {
-      if (!(await namespacePids(entry.netns)).includes(pid)) throw new Error(`node ${id} exited (see ${entry.log})${await logTails(dir)}`);
+      if (!node.running()) throw new Error(`node ${id} exited (see ${entry.log})${await logTails(dir)}`);
       return (await api.view())?.state === 'running';
     });
   } finally {
@@ -344,7 +352,7 @@ export interface DownOptions {
 
 /** Removes everything `lab up` made in DIR; resolves with false when there was nothing (already down). */
 export async function labDown(dirArg: string, o: DownOptions = {}): Promise<boolean> {
-  requireRoot('twinsan lab down', ['ip']);
+  requireRoot('lab down', ['ip']);
   const log = o.log ?? noLog;
   const dir = path.resolve(dirArg);
   const state = await readState(dir);
@@ -353,12 +361,22 @@ export async function labDown(dirArg: string, o: DownOptions = {}): Promise<bool
   // Only the lab's own processes run in its namespaces: the nodes, the witness, and whatever was started there.
   const present = new Set(await listNamespaces());
   const namespaces = state.namespaces.filter((n) => present.has(n));
-  const pids = (await Promise.all(namespaces.map((n) => namespacePids(n)))).flat();
-  for (const pid of pids) killQuietly(pid, 'SIGTERM');
-  const deadline = Date.now() + (o.graceMs ?? 3000);
-  while (Date.now() < deadline && (await Promise.all(namespaces.map((n) => namespacePids(n)))).some((p) => p.length > 0)) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const inside = async (): Promise<number[]> => (await Promise.all(namespaces.map((n) => namespacePids(n)))).flat();
+  const waitEmpty = async (ms: number): Promise<number[]> => {
+    const deadline = Date.now() + ms;
+    let left = await inside();
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = await inside();
+    }
+    return left;
+  };
+  for (const pid of await inside()) killQuietly(pid, 'SIGTERM');
+  const stubborn = await waitEmpty(o.graceMs ?? 3000);
+  for (const pid of stubborn) killQuietly(pid, 'SIGKILL');
+  // SIGKILL is delivered asynchronously: the processes are gone once no namespace lists them.
+  const left = await waitEmpty(5000);
+  if (left.length > 0) log(`processes ${left.join(', ')} did not die on SIGKILL`);
   for (const name of [...namespaces].reverse()) {
     await deleteNamespace(name);
     log(`deleted namespace ${name}`);
