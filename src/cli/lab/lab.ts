@@ -199,7 +199,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
 
   const started = {} as Record<LabNodeId, DetachedProcess>;
   for (const id of LAB_NODE_IDS) {
-    log(`node ${id}: ${[process.execPath, TWINSAN_BIN, 'node', '--config', nodeConfigFile(dir, id)].join(' ')} in ${names[id]}`);
+    log(`node ${id}: ${[process.execPath, TWINSAN_BIN, 'node', 'start', '--config', nodeConfigFile(dir, id)].join(' ')} in ${names[id]}`);
     started[id] = startNode(names[id], nodeConfigFile(dir, id), nodeLogFile(dir, id));
   }
   const apis = { a: new LabNodeApi(agentOf.a, apiUrl(), null), b: new LabNodeApi(agentOf.b, apiUrl(), null) };
@@ -286,7 +286,7 @@ export function startDetached(netns: string, cmd: string, args: readonly string[
 }
 
 function startNode(netns: string, configFile: string, logFile: string): DetachedProcess {
-  return startDetached(netns, process.execPath, [TWINSAN_BIN, 'node', '--config', configFile], logFile);
+  return startDetached(netns, process.execPath, [TWINSAN_BIN, 'node', 'start', '--config', configFile], logFile);
 }
 
 /** Polls `probe` (every 200 ms) until it is true; throws after `ms`, when aborted, or when the probe throws. */

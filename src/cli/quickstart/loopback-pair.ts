@@ -103,7 +103,7 @@ export class LoopbackPair {
         let child: ChildProcess;
         try {
           // Own process group: a Ctrl-C at the terminal reaches only the quickstart, which stops the nodes in order.
-          child = spawn(process.execPath, [TWINSAN_BIN, 'node', '--config', file], { stdio: ['ignore', fd, fd], detached: true });
+          child = spawn(process.execPath, [TWINSAN_BIN, 'node', 'start', '--config', file], { stdio: ['ignore', fd, fd], detached: true });
         } finally {
           closeSync(fd);
         }
