@@ -6,9 +6,11 @@
  * beside its copy of the volume. A node that takes the volume over (step 4)
  * therefore loads the reservations the initiators made through the owner.
  *
- * Only APTPL state is saved (and so replicated): that is what LuReservations
- * hands its store. Replicating the live, non-APTPL state for a takeover is
- * step 4's job.
+ * Only APTPL state is saved (and so replicated) here: that is what
+ * LuReservations hands its store. The live state of a resource group's LUs
+ * (every reservation and the pending unit attentions) goes to the peer on
+ * every change as well (LIVE_SCSI_STATE_KIND, node-groups.ts); a takeover
+ * restores that, which is newer than this file.
  */
 import type { Logger } from 'pino';
 import { FileReservationStore, parseSnapshot, ReservationSnapshot, ReservationStore } from '../../target/scsi';
