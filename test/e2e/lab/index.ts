@@ -40,6 +40,16 @@
  *   startUdpEcho(ns, port, label) / udpProbe(ns, address, port, ms)      who answers for an address
  *   arping(ns, ifname, address, count)   MACs that answered ARP requests
  *
+ * node-pair.ts (imported directly, not re-exported here)
+ *   NodePair.create({ name, statusPort }) -> LAN a/b/h, redis witness in h, both node configs
+ *     (rg1 with v1 and alias 198.18.0.50, preferred node a); startBoth(), start(x), kill(x),
+ *     status(x), rgState(x), post(x, '/move?rg=rg1'), tail(x), ns(x), destroy()
+ *   until(what, ms, probe)               poll every 100 ms
+ *
+ * stamped-load.mjs  (run in h) stamped 4 KiB writes through one session, retried on
+ *                   BUSY / UA / NOT READY / reconnect; "stop" on stdin: read back, one JSON line
+ * pr-client.mjs     (run in h) PERSISTENT RESERVE IN/OUT and writes as one initiator, JSON out
+ *
  * Cleanup: destroy the Lan in afterAll (and in a finally); the process exit
  * hook deletes any namespace still alive; removeStaleNamespaces() at the start
  * of a file clears what a crashed earlier run left.
