@@ -70,7 +70,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     expect(await vol2.locator('td').nth(1).textContent()).toBe('2.0 GiB');
 
     expect(await page.textContent('#sessions tbody')).toContain('iqn.1998-01.com.vmware:esx-01');
-    expect(await page.evaluate(() => sessionStorage.getItem('twinsan.token'))).toBe(h.tokens.current());
+    expect(await page.evaluate('sessionStorage.getItem("twinsan.token")')).toBe(h.tokens.current());
   });
 
   it('move asks for confirmation, reaches the control, and the new owner and the event show', async () => {
@@ -113,7 +113,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium', () => {
     await page.reload();
     await page.locator('#login-form').waitFor();
     expect(await page.textContent('#login-error')).toBe('That token was refused.');
-    expect(await page.evaluate(() => sessionStorage.getItem('twinsan.token'))).toBeNull();
+    expect(await page.evaluate('sessionStorage.getItem("twinsan.token")')).toBeNull();
   });
 
   it('ran without script errors or CSP violations', () => {
