@@ -3,6 +3,7 @@
  * it on process.argv, tests parse documented command lines with it.
  */
 import { Command } from 'commander';
+import { addConnectionOptions } from './client';
 import { apiCommands, withIo } from './commands';
 import { labCommand } from './lab';
 import { nodeCommand } from './node-command';
@@ -21,7 +22,9 @@ export function buildProgram(io: CliIo): Command {
     // `node start --config` and `node --config` both exist: commander routes options by position
     // only when every ancestor of `start` has positional options, the root included.
     .enablePositionalOptions()
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   for (const command of apiCommands(io)) program.addCommand(command);
-  return program;
+  // The connection options may also come before the command (`alias twinsan='twinsan --ca FILE'`).
+  return addConnectionOptions(program);
 }

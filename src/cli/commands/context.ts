@@ -71,11 +71,31 @@ export function apiAction<O extends ConnectionOptions>(
 ): (...commanderArgs: unknown[]) => Promise<void> {
   return async (...commanderArgs: unknown[]) => {
     const cmd = commanderArgs[commanderArgs.length - 1] as Command;
-    const opts = cmd.opts<O>();
+    const opts = mergedOptions(cmd) as O;
     const config = await resolveConnection(opts, io.env, (line) => io.stderr.write(`${line}\n`));
     const ctx: Ctx = { io, client: new ApiClient(config), json: opts.json ?? false };
     await run(ctx, cmd.processedArgs as string[], opts);
   };
+}
+
+/**
+ * The command's options over those given to its ancestors: the connection
+ * options may come before the command (`twinsan --ca F volume list`, as an
+ * alias can add them) or after it. A value given on the command line wins
+ * over a default wherever it was given; the command's own wins over its
+ * ancestors'.
+ */
+function mergedOptions(cmd: Command): Record<string, unknown> {
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  const merged: Record<string, unknown> = {};
+  for (const c of chain) {
+    for (const [key, value] of Object.entries(c.opts())) {
+      if (value === undefined) continue;
+      if (c.getOptionValueSource(key) !== 'default' || !(key in merged)) merged[key] = value;
+    }
+  }
+  return merged;
 }
 
 /** The answer as an object of the expected shape (the API's DTOs, src/resource-groups/control.ts). */

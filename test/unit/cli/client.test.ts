@@ -56,6 +56,18 @@ describe('connection, token and errors', () => {
     );
   });
 
+  it('connection_options_before_the_command_apply_and_the_commands_own_win', async () => {
+    const bare = { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.unreachable}` };
+    const before = await h.run(['--api', h.server.url, '--token-file', h.tokenFile, '--json', 'rg', 'list'], { env: bare });
+    expect(before.code).toBe(0);
+    expect(before.stdout).toBe(`${await h.inject('/api/v1/resource-groups')}\n`);
+    const after = await h.run(['--api', `http://127.0.0.1:${CLI_PORTS.unreachable}`, 'rg', 'list', '--api', h.server.url, '--token-file', h.tokenFile], { env: {} });
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/^NAME/);
+    const timeout = await h.run(['--timeout', '0.3', 'volume', 'list'], { env: { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}/slow` } });
+    expect(timeout.stderr).toMatch(/no answer within 0\.3 s/);
+  });
+
   it('token_file_readable_by_others_is_warned_about', async () => {
     const file = path.join(h.dir, 'wide.token');
     await writeFile(file, `${h.tokens.current()}\n`);

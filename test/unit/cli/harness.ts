@@ -7,13 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { Command } from 'commander';
 import pino from 'pino';
 import { buildApp, startApiServer, TokenStore } from '../../../src/api';
 import type { ApiServer, ApiTls } from '../../../src/api';
 import type { JobInfo, VerifyRequest, VolumeInfo } from '../../../src/resource-groups';
-import { apiCommands, reportError, withIo } from '../../../src/cli/commands';
-import { nodeCommand } from '../../../src/cli/node-command';
+import { reportError } from '../../../src/cli/commands';
+import { buildProgram } from '../../../src/cli/program';
 import type { CliIo, InStream, OutStream } from '../../../src/cli/output';
 import { FakeControl } from '../api/fake-control';
 
@@ -108,7 +107,7 @@ export interface RunOptions {
   readonly during?: (stdout: Capture) => Promise<void>;
 }
 
-/** The program bin.ts builds, minus the commands that do not talk to the API. */
+/** Run one command line through the program bin.ts runs. */
 export async function runCli(args: readonly string[], env: Record<string, string | undefined>, options: Omit<RunOptions, 'env'> = {}): Promise<RunResult> {
   const stdout = new Capture();
   const stderr = new Capture(options.stderrIsTTY ?? false);
@@ -116,13 +115,8 @@ export async function runCli(args: readonly string[], env: Record<string, string
   const stdin = Object.assign(input, { isTTY: options.stdinIsTTY ?? false }) as PassThrough & InStream;
   if (options.stdin !== undefined) input.end(options.stdin);
   const io: CliIo = { stdout, stderr, stdin, env, sleep: () => new Promise((resolve) => setImmediate(resolve)) };
-  // As bin.ts builds it (positional options at the root, so `node start --config` reaches `start`).
-  const program = new Command('twinsan')
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
-  program.addCommand(withIo(nodeCommand(io), io));
-  for (const c of apiCommands(io)) program.addCommand(c);
+  // The program bin.ts runs, its root output to our streams.
+  const program = buildProgram(io);
   let code = 0;
   const running = program.parseAsync(['node', 'twinsan', ...args]).catch((err: unknown) => {
     code = reportError(err, io);
