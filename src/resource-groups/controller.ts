@@ -225,7 +225,7 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       if (!(await control.inSync(rg))) {
         // The mirror left sync while draining: the peer may lack an acknowledged write.
         this.o.log?.error({ rg }, `the peer's copy of ${rg} left sync during the move; serving it here again`);
-        await this.takeOver(rg, 'move aborted: peer out of sync');
+        await this.serveAgain(rg, 'move aborted: peer out of sync');
         throw new Error(`the peer's copy of ${rg} left sync during the move`);
       }
       lap('syncCheck');
@@ -237,13 +237,24 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       } catch (err) {
         // The peer could not take it: serve it here again rather than leave it down.
         this.o.log?.error({ rg, err }, `the peer did not take ${rg}; serving it here again`);
-        await this.takeOver(rg, 'move refused by the peer');
+        await this.serveAgain(rg, 'move refused by the peer');
         throw err;
       }
       await group.handedOver();
       lap('handedOver');
       this.o.log?.info({ rg, phases }, `moved ${rg} to the peer`);
     });
+  }
+
+  /**
+   * A move that cannot complete: serve the group here again. If that fails
+   * too (say the peer did take the lease after all), let go of what the
+   * move kept (the alias IPs): a group not served here holds nothing here.
+   */
+  private async serveAgain(rg: string, why: string): Promise<void> {
+    const { group } = this.entry(rg);
+    await this.takeOver(rg, why);
+    if (group.state !== 'serving') await group.handedOver();
   }
 
   /** The peer's half of move(): take the group in (lease first). */

@@ -321,6 +321,20 @@ describe('planned move: drain, sync and handover', () => {
     expect(journal).not.toContain('alias removed after handover');
   });
 
+  it('a peer that does not answer but took the lease: the group cannot serve here again and lets go of its alias IPs', async () => {
+    const { c, group, lease, journal } = moveSetup({ peerRefuses: true });
+    await c.start();
+    const release = lease.release.bind(lease);
+    // The peer acquires the lease as soon as it is released, then its answer is lost.
+    lease.release = async (rg: string) => {
+      await release(rg);
+      lease.lease = 'peer';
+    };
+    await expect(c.move('rg1')).rejects.toThrow(/refused/);
+    expect(group.state).toBe('stopped');
+    expect(journal.at(-1)).toBe('alias removed after handover');
+  });
+
   it('a refusing peer: the group serves here again and keeps its alias IPs', async () => {
     const { c, group, journal } = moveSetup({ peerRefuses: true });
     await c.start();
