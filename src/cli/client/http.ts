@@ -123,6 +123,8 @@ export class ApiClient {
       });
       res.on('end', resolve);
       res.on('error', (err) => reject(this.connectError(url, err)));
+      // Closed without an end (the node died): rejecting after resolve is a no-op, so this only reports a cut.
+      res.on('close', () => reject(new ConnectError(url.href, 'the event stream was cut', null)));
     });
   }
 

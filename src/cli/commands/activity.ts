@@ -103,11 +103,12 @@ async function recentEvents(ctx: Ctx, opts: EventsOptions): Promise<{ events: Ev
 async function follow(ctx: Ctx, lastSeq: number): Promise<never> {
   let seq = lastSeq;
   let failures = 0;
-  const print = (e: EventRecord, raw: string | null): void => {
+  /** raw: the event's JSON as the stream carried it (what --json prints). */
+  const print = (e: EventRecord, raw: string): void => {
     if (e.seq <= seq) return;
     seq = e.seq;
     failures = 0;
-    out(ctx, ctx.json ? (raw ?? JSON.stringify(e)) : eventLine(e));
+    out(ctx, ctx.json ? raw : eventLine(e));
   };
   for (;;) {
     try {
