@@ -15,7 +15,7 @@ import { buildProgram } from '../../../src/cli/program';
 import { codeBlocks, splitWords } from './parsers';
 import { read, REPO } from './repo';
 
-const DOCS = ['README.md', 'docs/deploy.md', 'docs/walkthrough.md', 'docs/esxi.md', 'docs/kvm.md', 'docker/README.md'];
+const DOCS = ['README.md', 'docs/deploy.md', 'docs/walkthrough.md', 'docs/esxi.md', 'docs/kvm.md', 'docker/README.md', 'docs/lab.md'];
 
 /**
  * The twinsan command lines of a Markdown text: in code blocks, direct or after
