@@ -6,9 +6,36 @@
  * SIGUSR2 logs the node's status as one line.
  */
 import { Command } from 'commander';
-import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorDataStanding, mirrorInSync, TwinsanNode } from '../resource-groups';
 import { UsageError } from './client';
 import { addNodeApiCommands } from './commands/nodes';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { buildApp, startApiServer, TokenStore } from '../api';
+import type { ApiServer } from '../api';
+import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorDataStanding, mirrorInSync, NodePairControl, TwinsanNode } from '../resource-groups';
+import type { NodeConfig } from '../resource-groups';
+
+const RELEASE = (require('../../package.json') as { version: string }).version;
+
+/** The REST API over the node's PairControl (config.api), once the node runs. */
+async function startApi(config: NodeConfig, node: TwinsanNode, log: Logger): Promise<{ control: NodePairControl; server: ApiServer } | null> {
+  const api = config.api;
+  if (!api) return null;
+  const scheme = api.tls ? 'https' : 'http';
+  const control = new NodePairControl(node, { apiUrl: `${scheme}://${api.listen}`, release: RELEASE });
+  try {
+    const { store: tokens, created, repairedMode } = await TokenStore.open(api.tokenFile);
+    if (created) log.info({ tokenFile: api.tokenFile }, 'API token generated');
+    if (repairedMode !== null) log.warn({ tokenFile: api.tokenFile, mode: repairedMode.toString(8) }, 'API token file was readable by others: mode set to 0600');
+    const tls = api.tls ? { cert: await readFile(api.tls.cert), key: await readFile(api.tls.key) } : undefined;
+    const app = buildApp({ control, tokens, logger: log, nodeId: config.nodeId });
+    const server = await startApiServer({ app, listen: api.listen, ...(tls ? { tls } : {}) });
+    return { control, server };
+  } catch (err) {
+    control.close();
+    throw err;
+  }
+}
 import { createLogger } from './logger';
 import { CliIo, processIo } from './output';
 
@@ -72,9 +99,21 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   try {
     log.info({ config: config.file, position: node.layout.local.position, peer: config.peer.nodeId }, 'starting');
     await node.start();
+    let api: Awaited<ReturnType<typeof startApi>> = null;
+    try {
+      api = await startApi(config, node, log);
+    } catch (err) {
+      await node.close().catch(() => undefined);
+      throw err;
+    }
+    if (api) process.stderr.write(`twinsan node ${config.nodeId}: REST API at ${api.server.url}/api/v1\n`);
     for (const t of node.targets()) for (const url of t.urls) process.stderr.write(`twinsan node ${config.nodeId}: serving ${t.name} at ${url}\n`);
     if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
     log.info({ signal: stopRequested }, 'shutting down');
+    if (api) {
+      await api.server.close().catch((err: unknown) => log.error({ err }, 'closing the API failed'));
+      api.control.close();
+    }
     await node.close();
     log.info('stopped');
     // Everything is closed, so the process should end by itself; if a stray handle keeps it up, do not hang.

@@ -26,6 +26,10 @@ export const CONTROL_ERROR_CODES = [
 ] as const;
 export type ControlErrorCode = (typeof CONTROL_ERROR_CODES)[number];
 
+export function isControlErrorCode(code: unknown): code is ControlErrorCode {
+  return typeof code === 'string' && (CONTROL_ERROR_CODES as readonly string[]).includes(code);
+}
+
 export class ControlError extends Error {
   override readonly name = 'ControlError';
   constructor(
@@ -100,7 +104,8 @@ export interface VolumeInfo {
   readonly sizeBytes: number;
   readonly thin: boolean;
   readonly blockSize: 512 | 4096;
-  readonly resourceGroup: string;
+  /** null: a volume in no resource group, served by its owner on that node's iSCSI portals and never moved. */
+  readonly resourceGroup: string | null;
   /** The node serving the volume now (its RG's owner); null when nobody serves it. */
   readonly owner: string | null;
   readonly mirror: MirrorInfo;
@@ -114,7 +119,10 @@ export interface CreateVolumeRequest {
   readonly name: string;
   readonly sizeBytes: number;
   readonly thin: boolean;
-  readonly resourceGroup: string;
+  /** The group that serves it on its alias IPs; leave it out (or null) for a volume served by `owner` on its iSCSI portals. */
+  readonly resourceGroup?: string | null;
+  /** Without a resource group: the node that serves the volume (required then; refused with one). */
+  readonly owner?: string;
   /** Defaults: 512; iqn derived from the cluster's IQN prefix and the name. */
   readonly blockSize?: 512 | 4096;
   readonly iqn?: string;

@@ -11,6 +11,7 @@ import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
 import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
 import { IscsiServer, nexusKeyThrough } from '../target/iscsi';
+import type { IscsiTarget } from '../target/iscsi';
 import type { LiveScsiState, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import type { ResourceGroupConfig } from './config';
 import { LeasePort, PeerControl, ResourceGroupController } from './controller';
@@ -56,6 +57,10 @@ export interface NodeGroupsOptions {
   readonly dataStanding: (status: unknown) => DataStanding;
   /** Alias IP management (tests pass a fake backend); default: iproute2 + AF_PACKET on the RGs' interfaces. */
   readonly aliases?: AliasIpManager;
+  /** Completes a group volume's target before it is served: its access rules (ACL, CHAP) and an I/O-metering device. */
+  readonly decorateTarget?: (volume: VolumeConfig, target: IscsiTarget) => IscsiTarget;
+  /** Told of each LU built for a group volume (the node signals capacity changes to it). */
+  readonly onLogicalUnit?: (volumeId: string, lu: LogicalUnit) => void;
 }
 
 /** The mirror's PeerChannel as a liveness path: heard "now" while it reports 'up'. */
@@ -150,7 +155,11 @@ export class NodeGroups {
     const server = o.server;
     const wildcard = (p: number): boolean => o.config.iscsi.listen.some((l) => { const hp = hostPort(l); return hp.port === p && (hp.host === '0.0.0.0' || hp.host === '::'); });
     const port: TargetServerPort<RgDevice> = {
-      addTarget: (d, portals) => server.addTarget({ name: d.iqn, device: d.device, allowedInitiators: null, portals }),
+      addTarget: (d, portals) => {
+        const target: IscsiTarget = { name: d.iqn, device: d.device, allowedInitiators: null, portals };
+        const v = vols.find((x) => x.config.iqn === d.iqn);
+        server.addTarget(v && o.decorateTarget ? o.decorateTarget(v.config, target) : target);
+      },
       removeTarget: (iqn) => server.removeTarget(iqn),
       hasTarget: (iqn) => server.listTargets().some((t) => t.name === iqn),
       // A wildcard iscsi.listen on the same port reaches the alias already (and binding it would fail).
@@ -163,6 +172,7 @@ export class NodeGroups {
         // Loads the reservations the previous owner replicated to this node's file.
         const { lu, device } = await volumeDevice(v, o.alua, server);
         this.restoreLiveState(v, lu);
+        o.onLogicalUnit?.(v.config.id, lu);
         // From here on every change goes to the peer (attaching sends the restored state; not awaited:
         // the peer may be the dead node, and the mirror resends the latest state after each handshake).
         void lu.replicateLiveState({

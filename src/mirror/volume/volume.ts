@@ -410,6 +410,28 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
     await this.scsi.publish(kind, json, CONNECTED.includes(this.state));
   }
 
+  /**
+   * Grows this replica, backing store and metadata, to `sizeBytes` (online; the new space reads
+   * as zeroes on both nodes, so it starts clean). Each node grows its own replica; the node
+   * process grows the peer's first, so a primary never writes past the secondary's end. While
+   * the sizes differ the replicas do not handshake (EMISMATCH); growing the second one starts a
+   * handshake. Refused while a resync runs (its bitmaps have the old size).
+   */
+  grow(sizeBytes: number): Promise<void> {
+    return this.control.run(async () => {
+      this.checkOpen();
+      const from = this.meta.sizeBytes;
+      if (!Number.isSafeInteger(sizeBytes) || sizeBytes < from) throw new MirrorError('EINVAL', `volume ${this.volumeId}: ${sizeBytes} bytes is not at least its size (${from})`);
+      if (this.state === S.RESYNC_SOURCE || this.state === S.RESYNC_TARGET) throw new MirrorError('EAGAIN', `volume ${this.volumeId}: cannot grow while resyncing`);
+      if (sizeBytes === from) return;
+      await this.local.resize(sizeBytes);
+      await this.meta.resize(sizeBytes);
+      this.log.info({ from, to: sizeBytes }, 'replica grown');
+      if (!CONNECTED.includes(this.state)) this.scheduleHandshake(0, true);
+      this.emitStatus();
+    });
+  }
+
   /** Calls `cb` with every SCSI state snapshot the peer sends (newest per kind); returns an unsubscribe function. */
   onScsiState(cb: ScsiStateListener): () => void {
     return this.scsi.subscribe(cb);

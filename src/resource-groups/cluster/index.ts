@@ -14,3 +14,6 @@ export { CLUSTER_CONFIG_TOPIC, ClusterSync } from './sync';
 export type { ControlPort, SyncState, SyncStatus } from './sync';
 export { STEP_ORDER, planReconcile } from './reconcile';
 export type { ReconcileStep, ReconcileStepKind } from './reconcile';
+export { DEFAULT_EVENT_CAPACITY, EventRing } from './events';
+export { DEFAULT_KEEP_FINISHED, JobTable } from './jobs';
+export type { JobContext } from './jobs';

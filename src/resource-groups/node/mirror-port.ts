@@ -64,6 +64,8 @@ export interface MirroredVolumePort {
   replicateScsiState(kind: string, json: Buffer): Promise<void>;
   /** Calls `cb` with each snapshot the peer sends; returns an unsubscribe function. */
   onScsiState(cb: (kind: string, json: Buffer) => void): () => void;
+  /** Grows this node's replica online (backing store and metadata); the node grows the peer's first. */
+  grow(sizeBytes: number): Promise<void>;
   /** Online verify against the peer's copy (needs the volume in sync); with resyncDifferences the differing regions are resynced. */
   verify(options: { readonly algorithm?: 'sha256' | 'crc32c'; readonly resyncDifferences?: boolean }): Promise<VerifyResult>;
   close(): Promise<void>;

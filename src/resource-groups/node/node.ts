@@ -14,13 +14,30 @@
  * the reverse order: the status endpoint, the iSCSI server (in-flight
  * commands finish), the volumes, the mirror.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
+import {
+  ClusterConfigStore,
+  ClusterSync,
+  EventRing,
+  JobTable,
+  planReconcile,
+  type ClusterDocument,
+  type ClusterVolume,
+  type ReconcileStep,
+  type ReconcileStepKind,
+  type SyncStatus,
+  type VolumeAccessConfig,
+} from '../cluster';
 import { NodeGroups } from '../node-groups';
 import type { DataStanding } from '../start-rule';
 import { createWitness } from '../witness';
 import { IscsiServer } from '../../target/iscsi';
+import type { ChapSecrets, IscsiTarget } from '../../target/iscsi';
+import type { LogicalUnit } from '../../target/scsi';
 import type { NodeConfig, VolumeConfig } from './config';
+import { IoMetrics } from './io-metrics';
 import type { MirrorFactory, MirrorNodePort, MirroredVolumePort } from './mirror-port';
 import { ownerAluaGroups, pairLayout, PairLayout } from './pair-layout';
 import { keepPeerReservations } from './replicated-reservations';
@@ -70,6 +87,8 @@ export interface NodeStatus {
   readonly targets: readonly ServedTarget[];
   /** The peer's liveness and each resource group's state here; null without resource groups. */
   readonly resourceGroups: unknown;
+  /** The cluster configuration's version here and its sync with the peer. */
+  readonly cluster: { readonly version: number; readonly sync: SyncStatus | null } | null;
 }
 
 /** The URL an initiator uses for LUN 0 of `iqn` through the portal `listen`. */
@@ -79,18 +98,74 @@ export function lunUrl(listen: string, iqn: string): string {
   return `iscsi://${host}:${hp.port}/${iqn}/0`;
 }
 
-interface OpenVolume {
+export interface OpenVolume {
   readonly config: VolumeConfig;
   readonly mirrored: MirroredVolumePort;
   readonly log: Logger;
 }
 
+/** A volume of the cluster document as this node opens it: the config file's backing path for it, else <dataDir>/<name>.img. */
+export function volumeConfigOf(config: NodeConfig, v: ClusterVolume): VolumeConfig {
+  const fromFile = config.volumes.find((x) => x.id === v.id);
+  return {
+    id: v.id,
+    name: v.name,
+    iqn: v.iqn,
+    sizeBytes: v.sizeBytes,
+    thin: v.thin,
+    blockSize: v.blockSize,
+    physicalBlockSize: v.physicalBlockSize,
+    owner: v.owner,
+    resourceGroup: v.resourceGroup,
+    backing: fromFile?.backing ?? path.join(config.dataDir, `${v.name}.img`),
+  };
+}
+
+/** The node config with the volumes and resource groups of the cluster document (what the node serves). */
+export function effectiveConfig(config: NodeConfig, doc: ClusterDocument): NodeConfig {
+  return {
+    ...config,
+    volumes: doc.volumes.map((v) => volumeConfigOf(config, v)),
+    resourceGroups: doc.resourceGroups.map((g) => ({
+      name: g.name,
+      preferredNode: g.preferredNode,
+      aliasIps: g.aliasIps,
+      failback: g.failback,
+      volumes: doc.volumes.filter((v) => v.resourceGroup === g.name).map((v) => v.name),
+    })),
+  };
+}
+
+/** A volume's access rules as the iSCSI target takes them. */
+export function targetAccess(access: VolumeAccessConfig): { allowedInitiators: readonly string[] | null; chap: ChapSecrets | null } {
+  const chap: ChapSecrets | null = access.chap
+    ? { user: access.chap.user, secret: access.chap.secret, ...(access.mutualChap ? { mutualUser: access.mutualChap.user, mutualSecret: access.mutualChap.secret } : {}) }
+    : null;
+  return { allowedInitiators: access.allowedInitiators, chap };
+}
+
 export class TwinsanNode {
   readonly layout: PairLayout;
+  /** This node's events (bounded; the API pages and streams them). */
+  readonly events: EventRing;
+  readonly jobs = new JobTable();
+  /** Per-volume I/O counters of the targets this node serves. */
+  readonly io = new IoMetrics();
+  /** Failovers (groups taken over without the peer's consent) and planned moves done here. */
+  readonly counters = { failovers: 0, moves: 0 };
   private readonly log: Logger;
   private state: NodeStatus['state'] = 'stopped';
   private mirror: MirrorNodePort | null = null;
   private readonly volumes: OpenVolume[] = [];
+  private store: ClusterConfigStore | null = null;
+  private sync: ClusterSync | null = null;
+  /** The config with the cluster document's volumes and groups as of start(). */
+  private effective: NodeConfig;
+  /** Reconcile runs one at a time, in document order. */
+  private reconciling: Promise<void> = Promise.resolve();
+  private readonly unsubscribe: (() => void)[] = [];
+  /** The latest LU built for each volume served here (capacity changes are signalled to it). */
+  private readonly lus = new Map<string, LogicalUnit>();
   private iscsi: IscsiServer | null = null;
   private statusServer: StatusServer | null = null;
   private readonly served: ServedTarget[] = [];
@@ -103,6 +178,8 @@ export class TwinsanNode {
   ) {
     this.layout = pairLayout(config.nodeId, config.peer.nodeId);
     this.log = deps.log;
+    this.effective = config;
+    this.events = new EventRing(config.nodeId);
   }
 
   /** The targets this node serves (after start()). */
@@ -124,8 +201,12 @@ export class TwinsanNode {
   }
 
   private async startSteps(): Promise<void> {
-    const c = this.config;
-    await mkdir(c.dataDir, { recursive: true });
+    await mkdir(this.config.dataDir, { recursive: true });
+    // The cluster document says what the pair serves; the config file seeds it the first time.
+    this.store = await ClusterConfigStore.open(this.config);
+    this.effective = effectiveConfig(this.config, this.store.document);
+    const c = this.effective;
+    this.log.info({ configVersion: this.store.document.version, volumes: c.volumes.length, resourceGroups: c.resourceGroups.length }, 'cluster configuration loaded');
     this.mirror = this.deps.createMirror({
       nodeId: c.nodeId,
       peerNodeId: c.peer.nodeId,
@@ -138,22 +219,13 @@ export class TwinsanNode {
     });
     await this.mirror.start();
 
-    for (const v of c.volumes) {
-      const log = this.log.child({ volume: v.name, volumeId: v.id });
-      const create = !(await exists(v.backing));
-      // A volume of a resource group is promoted by its group (after the lease), except when the
-      // preferred node creates it: a new, empty replica cannot be promoted without force.
-      const role = v.owner === c.nodeId && (v.resourceGroup === null || create) ? 'primary' : 'secondary';
-      const mirrored = await this.mirror.openVolume({ volumeId: v.id, backingPath: v.backing, sizeBytes: v.sizeBytes, thin: v.thin, role, create });
-      this.volumes.push({ config: v, mirrored, log });
-      if (role === 'secondary') keepPeerReservations(v.backing, mirrored, log);
-      log.info({ role, backing: v.backing, sizeBytes: v.sizeBytes, created: create }, 'volume open');
-    }
+    for (const v of c.volumes) await this.openVolume(v);
 
     // Volumes of a resource group are served by the group (node-groups.ts), on its alias IPs.
     const primaries = this.volumes.filter((v) => v.config.owner === c.nodeId && v.config.resourceGroup === null);
-    if (primaries.length > 0 || c.resourceGroups.length > 0) await this.serveTargets(primaries);
+    await this.serveTargets(primaries);
     if (c.resourceGroups.length > 0) await this.startGroups();
+    this.startClusterSync(this.store, this.mirror);
 
     if (c.status) {
       this.statusServer = new StatusServer(() => this.status(), {
@@ -175,20 +247,52 @@ export class TwinsanNode {
       relativeTargetPortId: c.iscsi.relativeTargetPortId,
     });
     this.iscsi = server;
-    const alua = ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId });
-    for (const v of primaries) {
-      const { device } = await volumeDevice(v, alua, server);
-      server.addTarget({ name: v.config.iqn, device, allowedInitiators: null });
-    }
+    for (const v of primaries) await this.serveVolume(v);
     for (const listen of c.iscsi.listen) {
       const hp = parseHostPort(listen)!;
       await server.listen(hp.host, hp.port);
     }
-    for (const v of primaries) {
-      const target: ServedTarget = { volumeId: v.config.id, name: v.config.name, iqn: v.config.iqn, urls: c.iscsi.listen.map((l) => lunUrl(l, v.config.iqn)) };
-      this.served.push(target);
-      for (const url of target.urls) v.log.info({ url }, `serving ${url}`);
-    }
+  }
+
+  /** Opens a volume's replica: primary on its owner (a group's volume: only when created here), else secondary. */
+  private async openVolume(v: VolumeConfig): Promise<OpenVolume> {
+    const log = this.log.child({ volume: v.name, volumeId: v.id });
+    const create = !(await exists(v.backing));
+    // A volume of a resource group is promoted by its group (after the lease), except when the
+    // preferred node creates it: a new, empty replica cannot be promoted without force.
+    const role = v.owner === this.config.nodeId && (v.resourceGroup === null || create) ? 'primary' : 'secondary';
+    const mirrored = await this.mirror!.openVolume({ volumeId: v.id, backingPath: v.backing, sizeBytes: v.sizeBytes, thin: v.thin, role, create });
+    const open: OpenVolume = { config: v, mirrored, log };
+    this.volumes.push(open);
+    if (role === 'secondary') keepPeerReservations(v.backing, mirrored, log);
+    log.info({ role, backing: v.backing, sizeBytes: v.sizeBytes, created: create }, 'volume open');
+    return open;
+  }
+
+  /** The access rules of a volume in the cluster document (open when unknown). */
+  private accessOf(volumeId: string): { allowedInitiators: readonly string[] | null; chap: ChapSecrets | null } {
+    const v = this.store?.document.volumes.find((x) => x.id === volumeId);
+    return v ? targetAccess(v.access) : { allowedInitiators: null, chap: null };
+  }
+
+  /** A target with the volume's access rules and an I/O-metered device. */
+  private decorate(volume: VolumeConfig, target: IscsiTarget): IscsiTarget {
+    const { chap: _none, ...rest } = target;
+    const access = this.accessOf(volume.id);
+    return { ...rest, device: this.io.meter(volume.name, target.device), allowedInitiators: access.allowedInitiators, ...(access.chap ? { chap: access.chap } : {}) };
+  }
+
+  /** Serves an RG-less primary on iscsi.listen. */
+  private async serveVolume(v: OpenVolume): Promise<void> {
+    const c = this.config;
+    const server = this.iscsi!;
+    const alua = ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId });
+    const { lu, device } = await volumeDevice(v, alua, server);
+    this.lus.set(v.config.id, lu);
+    server.addTarget(this.decorate(v.config, { name: v.config.iqn, device, allowedInitiators: null }));
+    const target: ServedTarget = { volumeId: v.config.id, name: v.config.name, iqn: v.config.iqn, urls: c.iscsi.listen.map((l) => lunUrl(l, v.config.iqn)) };
+    this.served.push(target);
+    for (const url of target.urls) v.log.info({ url }, `serving ${url}`);
   }
 
   /**
@@ -202,7 +306,7 @@ export class TwinsanNode {
   }
 
   private async startGroups(): Promise<void> {
-    const c = this.config;
+    const c = this.effective;
     const hp = c.witness.redis ? parseHostPort(c.witness.redis)! : null;
     const witness = createWitness({
       ...(hp ? { redis: { host: hp.host, port: hp.port } } : {}),
@@ -215,10 +319,17 @@ export class TwinsanNode {
       server: this.iscsi!,
       volumes: this.volumes.filter((v) => v.config.resourceGroup !== null),
       alua: ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId }),
+      decorateTarget: (v, t) => this.decorate(v, t),
+      onLogicalUnit: (id, lu) => this.lus.set(id, lu),
       mirrorPeerState: () => this.mirror?.peerState,
       inSync: this.deps.inSync,
       dataStanding: this.deps.dataStanding,
       witness,
+    });
+    this.groups.controller.on('decision', (rg, d) => {
+      if (d.action !== 'take-over') return;
+      this.counters.failovers++;
+      this.events.record('failover', `taking ${rg} over: ${d.why}`, rg);
     });
     await this.groups.start();
   }
@@ -229,13 +340,173 @@ export class TwinsanNode {
   }
 
   /** Planned switchover of a resource group to the peer (for the REST API; POST /move?rg= on the status endpoint). */
-  move(rg: string): Promise<void> {
-    return this.groupsOrThrow().controller.move(rg);
+  async move(rg: string): Promise<void> {
+    await this.groupsOrThrow().controller.move(rg);
+    this.counters.moves++;
+    this.events.record('move', `${rg} moved to ${this.config.peer.nodeId}`, rg);
   }
 
   /** Move a resource group back to its preferred node. */
-  failback(rg: string): Promise<boolean> {
-    return this.groupsOrThrow().controller.failback(rg);
+  async failback(rg: string): Promise<boolean> {
+    const moved = await this.groupsOrThrow().controller.failback(rg);
+    if (moved) {
+      this.counters.moves++;
+      this.events.record('failback', `${rg} failed back`, rg);
+    }
+    return moved;
+  }
+
+  /* ---------------- the cluster configuration at run time ---------------- */
+
+  /** This node's copy of the cluster document (after start()). */
+  cluster(): ClusterConfigStore {
+    if (!this.store) throw new Error('the node is not started');
+    return this.store;
+  }
+
+  /** Whether the cluster document reaches the peer, and the peer's version. */
+  clusterSync(): SyncStatus | null {
+    return this.sync?.status() ?? null;
+  }
+
+  /** The mirror's port (after start()). */
+  mirrorPort(): MirrorNodePort {
+    if (!this.mirror) throw new Error('the node is not started');
+    return this.mirror;
+  }
+
+  /** The iSCSI server (after start()). */
+  iscsiServer(): IscsiServer {
+    if (!this.iscsi) throw new Error('the node is not started');
+    return this.iscsi;
+  }
+
+  openVolumes(): readonly OpenVolume[] {
+    return this.volumes;
+  }
+
+  /** The resource groups' controller, null without groups. */
+  groupController(): NodeGroups['controller'] | null {
+    return this.groups?.controller ?? null;
+  }
+
+  /** Resolves once every change received so far has been acted on here. */
+  reconciled(): Promise<void> {
+    return this.reconciling;
+  }
+
+  /** Sends the document to the peer now and merges its answer (after a local change, to have it applied on both). */
+  pushConfig(): Promise<void> {
+    return this.sync?.push() ?? Promise.resolve();
+  }
+
+  private startClusterSync(store: ClusterConfigStore, mirror: MirrorNodePort): void {
+    this.sync = new ClusterSync(store, mirror, this.log.child({ component: 'cluster-config' }), () => this.reconciled());
+    this.sync.start();
+    const onChange = (e: { previous: ClusterDocument; document: ClusterDocument; origin: string; summary: string }): void => {
+      this.events.record(e.origin === 'local' ? 'config-changed' : 'config-replicated', `${e.summary} (configuration version ${e.document.version})`, null);
+      this.reconciling = this.reconciling.then(() => this.reconcile(e.previous, e.document));
+    };
+    store.on('change', onChange);
+    const onConflict = (e: { outcome: string; keptAt: string; loser: { version: number } }): void => {
+      this.log.warn(e, 'cluster configuration conflict');
+      this.events.record('config-conflict', `configuration conflict (${e.outcome}): version ${e.loser.version} kept at ${e.keptAt}`, null);
+    };
+    store.on('conflict', onConflict);
+    this.unsubscribe.push(
+      () => store.off('change', onChange),
+      () => store.off('conflict', onConflict),
+      () => this.sync?.stop(),
+      mirror.onPeer((state) => {
+        if (state === 'up') void this.sync?.push();
+      }),
+    );
+    if (mirror.peerState === 'up') void this.sync.push();
+  }
+
+  /** One function per reconcile step (planReconcile says which and in what order). */
+  private readonly stepHandlers: { readonly [K in ReconcileStepKind]: (step: Extract<ReconcileStep, { kind: K }>) => Promise<void> } = {
+    'volume-remove': (s) => this.removeVolume(s.volume),
+    'rg-remove': async (s) => this.restartRequired(`resource group ${s.group.name} deleted`, s.group.name),
+    'rg-add': async (s) => this.restartRequired(`resource group ${s.group.name} created`, s.group.name),
+    'rg-update': async (s) => this.restartRequired(`resource group ${s.group.name} changed`, s.group.name),
+    'volume-add': (s) => this.addVolume(s.volume),
+    'volume-grow': (s) => this.growVolume(s.volume),
+    'access-apply': async (s) => this.applyAccess(s.volume),
+    'maintenance': async (s) => {
+      this.events.record('maintenance', `node ${s.node} ${s.on ? 'enters' : 'leaves'} maintenance`, s.node);
+    },
+  };
+
+  private async reconcile(previous: ClusterDocument, next: ClusterDocument): Promise<void> {
+    if (this.state !== 'running' && this.state !== 'starting') return;
+    for (const step of planReconcile(previous, next)) {
+      const handler = this.stepHandlers[step.kind] as (s: ReconcileStep) => Promise<void>;
+      try {
+        await handler(step);
+      } catch (err) {
+        const subject = 'volume' in step ? step.volume.name : 'group' in step ? step.group.name : null;
+        this.log.error({ err, step: step.kind, subject }, 'reconcile step failed');
+        this.events.record('reconcile-failed', `${step.kind}${subject ? ` ${subject}` : ''}: ${(err as Error).message}`, subject);
+      }
+    }
+  }
+
+  private restartRequired(what: string, subject: string): void {
+    this.log.warn({ subject }, `${what}: resource-group changes take effect when the node restarts`);
+    this.events.record('restart-required', `${what}: takes effect when ${this.config.nodeId} restarts`, subject);
+  }
+
+  private async addVolume(v: ClusterVolume): Promise<void> {
+    if (this.volumes.some((x) => x.config.id === v.id)) return;
+    const config = volumeConfigOf(this.config, v);
+    const open = await this.openVolume(config);
+    if (v.resourceGroup !== null) {
+      this.restartRequired(`volume ${v.name} of resource group ${v.resourceGroup} created`, v.name);
+      return;
+    }
+    if (v.owner === this.config.nodeId) await this.serveVolume(open);
+    this.events.record('volume-created', `volume ${v.name} open (${open.mirrored.role})`, v.name);
+  }
+
+  private async removeVolume(v: ClusterVolume): Promise<void> {
+    const i = this.volumes.findIndex((x) => x.config.id === v.id);
+    if (i < 0) return;
+    const open = this.volumes[i]!;
+    const served = this.served.findIndex((t) => t.volumeId === v.id);
+    if (served >= 0) {
+      await this.iscsi!.removeTarget(v.iqn);
+      this.served.splice(served, 1);
+    }
+    this.lus.delete(v.id);
+    this.volumes.splice(i, 1);
+    await open.mirrored.close();
+    this.io.forget(v.name);
+    const backing = open.config.backing;
+    // Only files this node created for the volume go (a block device named in the config file stays).
+    const fromFile = this.config.volumes.some((x) => x.id === v.id && x.backing === backing);
+    for (const f of [fromFile ? null : backing, `${backing}.twinsan-meta`, `${backing}.twinsan-pr.json`]) if (f) await rm(f, { force: true });
+    this.events.record('volume-deleted', `volume ${v.name} closed and its files removed`, v.name);
+  }
+
+  private async growVolume(v: ClusterVolume): Promise<void> {
+    const open = this.volumes.find((x) => x.config.id === v.id);
+    if (!open) return;
+    // The primary grows after the peer: it must never write past the secondary's end.
+    if (open.mirrored.role === 'primary' && this.mirror?.controlAvailable) await this.sync?.push();
+    await open.mirrored.grow(v.sizeBytes);
+    const i = this.volumes.indexOf(open);
+    this.volumes[i] = { ...open, config: { ...open.config, sizeBytes: v.sizeBytes } };
+    // The LU reads the store's size on every command; its initiators get CAPACITY DATA HAS CHANGED.
+    this.lus.get(v.id)?.notifyCapacityChanged();
+    this.events.record('volume-grown', `volume ${v.name} is now ${v.sizeBytes} bytes`, v.name);
+  }
+
+  private applyAccess(v: ClusterVolume): void {
+    const server = this.iscsi;
+    if (!server || !server.listTargets().some((t) => t.name === v.iqn)) return;
+    server.updateTargetAccess(v.iqn, targetAccess(v.access));
+    this.events.record('access-changed', `access rules of volume ${v.name} applied`, v.name);
   }
 
   status(): NodeStatus {
@@ -257,10 +528,11 @@ export class TwinsanNode {
       clusterId: this.config.clusterId,
       state: this.state,
       peer: { nodeId: this.config.peer.nodeId, state: this.mirror?.peerState ?? null, channel: this.mirror?.channelStats?.() ?? null },
-      inSync: volumes.length === this.config.volumes.length && volumes.every((v) => v.inSync),
+      inSync: volumes.every((v) => v.inSync),
       volumes,
       targets: this.served,
       resourceGroups: this.groups?.status() ?? null,
+      cluster: this.store ? { version: this.store.document.version, sync: this.sync?.status() ?? null } : null,
     };
   }
 
@@ -282,6 +554,8 @@ export class TwinsanNode {
       }
     };
     if (this.statusServer) await step('closing the status endpoint', () => this.statusServer!.close());
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.reconciling;
     // Groups first: their alias IPs go and the peer hears 'bye' before the targets stop.
     if (this.groups) await step('stopping the resource groups', () => this.groups!.close());
     // Initiators first: in-flight commands complete on both copies before the mirror goes.

@@ -83,6 +83,17 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     await Promise.all(closing);
   }
 
+  /**
+   * Changes who may log in to a served target: the initiator ACL and CHAP (null: none). Applies
+   * to logins from now on; sessions already logged in stay.
+   */
+  updateTargetAccess(name: string, access: { readonly allowedInitiators: readonly string[] | null; readonly chap: ChapSecrets | null }): void {
+    const t = this.targets.get(name);
+    if (!t) throw new Error(`target ${name} is not served`);
+    const { chap: _old, ...rest } = t;
+    this.targets.set(name, { ...rest, allowedInitiators: access.allowedInitiators, ...(access.chap ? { chap: access.chap } : {}) });
+  }
+
   listTargets(): IscsiTarget[] {
     return [...this.targets.values()];
   }

@@ -52,6 +52,7 @@ function fakeMirror(): { factory: MirrorFactory; fake: FakeMirror } {
           replicateScsiState: async () => undefined,
           onScsiState: () => () => undefined,
           verify: async () => ({ regionsChecked: 0, differing: [], resynced: false }),
+          grow: (size: number) => store.resize(size),
           close: async () => {
             fake.events.push(`volume close ${o.volumeId}`);
           },

@@ -1,0 +1,101 @@
+/**
+ * Requests one node's PairControl makes of the other over the mirror's
+ * control messages (topic "pair-rpc"): what the peer is (id, cluster,
+ * release, protocol, what it owns and serves, its sessions), and the
+ * actions only the node serving a resource group can carry out (move,
+ * failback) or that run on the node they concern (maintenance jobs).
+ *
+ * A request is JSON `{ op, ...args }`; the reply is `{ ok: true, result }`
+ * or `{ ok: false, code, message, field? }` with a ControlError code, so a
+ * refusal on the peer reaches the API as the same error.
+ */
+import { ControlError, isControlErrorCode, type JobInfo, type NodeState, type SessionInfo } from '../control';
+
+export const PAIR_RPC_TOPIC = 'pair-rpc';
+/** How long a query of the peer may take before it counts as unreachable. */
+export const PAIR_RPC_TIMEOUT_MS = 5_000;
+
+/** What a node tells its peer about itself. */
+export interface PeerSnapshot {
+  readonly id: string;
+  readonly clusterId: string;
+  readonly release: string | null;
+  readonly state: NodeState;
+  readonly protocol: { readonly min: number; readonly max: number; readonly negotiated: number | null };
+  readonly maintenance: boolean;
+  /** Resource groups it serves now. */
+  readonly owns: readonly string[];
+  /** Volume names it serves now (RG-less volumes it owns and the volumes of the groups it serves). */
+  readonly serves: readonly string[];
+  /** Its iscsi.listen portals (where its RG-less volumes are served). */
+  readonly portals: readonly string[];
+  readonly sessions: readonly SessionInfo[];
+  readonly configVersion: number;
+}
+
+export interface PairRpcMap {
+  snapshot: { args: Record<string, never>; result: PeerSnapshot };
+  move: { args: { readonly rg: string }; result: null };
+  failback: { args: { readonly rg: string }; result: null };
+  maintenance: { args: { readonly on: boolean }; result: JobInfo };
+  job: { args: { readonly id: string }; result: JobInfo };
+}
+export type PairRpcOp = keyof PairRpcMap;
+export const PAIR_RPC_OPS: readonly PairRpcOp[] = ['snapshot', 'move', 'failback', 'maintenance', 'job'];
+
+export type PairRpcHandlers = { readonly [K in PairRpcOp]: (args: PairRpcMap[K]['args']) => Promise<PairRpcMap[K]['result']> };
+
+type Reply = { ok: true; result: unknown } | { ok: false; code: string; message: string; field?: string };
+
+export interface ControlSender {
+  sendControl(topic: string, data: Buffer): Promise<Buffer>;
+}
+
+/** Calls `op` on the peer; ControlError('peer-unavailable') when it cannot be reached, the peer's ControlError when it refuses. */
+export async function callPeer<K extends PairRpcOp>(port: ControlSender, op: K, args: PairRpcMap[K]['args'], timeoutMs = PAIR_RPC_TIMEOUT_MS): Promise<PairRpcMap[K]['result']> {
+  let raw: Buffer;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    raw = await Promise.race([
+      port.sendControl(PAIR_RPC_TOPIC, Buffer.from(JSON.stringify({ op, ...args }))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    throw new ControlError('peer-unavailable', `the peer cannot be reached: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  let reply: Reply;
+  try {
+    reply = JSON.parse(raw.toString('utf8')) as Reply;
+  } catch {
+    throw new ControlError('peer-unavailable', 'the peer answered something that is not JSON');
+  }
+  if (reply.ok) return reply.result as PairRpcMap[K]['result'];
+  const code = isControlErrorCode(reply.code) ? reply.code : 'precondition-failed';
+  throw new ControlError(code, `${reply.message}`, reply.field !== undefined ? { field: reply.field } : {});
+}
+
+/** The handler of the peer's requests, to register with onControl(PAIR_RPC_TOPIC, ...). */
+export function servePairRpc(handlers: PairRpcHandlers): (data: Buffer) => Promise<Buffer> {
+  return async (data) => {
+    let reply: Reply;
+    try {
+      const req = JSON.parse(data.toString('utf8')) as { op?: unknown } & Record<string, unknown>;
+      const op = req.op;
+      if (typeof op !== 'string' || !(PAIR_RPC_OPS as readonly string[]).includes(op)) throw new ControlError('invalid', `unknown pair request ${JSON.stringify(op)}`);
+      const { op: _op, ...args } = req;
+      const handler = handlers[op as PairRpcOp] as (a: unknown) => Promise<unknown>;
+      reply = { ok: true, result: await handler(args) };
+    } catch (err) {
+      const e = err as Partial<ControlError> & Error;
+      reply =
+        err instanceof ControlError
+          ? { ok: false, code: err.code, message: err.message, ...(typeof err.details.field === 'string' ? { field: err.details.field } : {}) }
+          : { ok: false, code: 'precondition-failed', message: e.message ?? String(err) };
+    }
+    return Buffer.from(JSON.stringify(reply));
+  };
+}
