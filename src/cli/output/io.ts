@@ -25,7 +25,17 @@ export interface CliIo {
   readonly sleep: (ms: number) => Promise<void>;
 }
 
+/** `twinsan events --follow | head`: once the reader is gone, stop quietly instead of dying on EPIPE. */
+function exitOnClosedPipe(stream: NodeJS.WriteStream): void {
+  if (stream.listenerCount('error') > 0) return;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export function processIo(): CliIo {
+  exitOnClosedPipe(process.stdout);
   return {
     stdout: process.stdout,
     stderr: process.stderr,
