@@ -107,6 +107,19 @@ export function buildApp(options: ApiOptions): FastifyInstance {
   app.decorate('eventStreams', new EventStreams());
   app.addHook('preClose', async () => app.eventStreams.closeAll());
 
+  // An empty body sent as JSON (curl -X POST -H 'content-type: application/json') means "no body",
+  // as for the actions that take none; anything else goes to fastify's own (prototype-poisoning-safe) parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.setErrorHandler((error, request, reply) => reply.send(handleError(error, request, reply)));
   // The onRequest token check below runs for unknown routes too: without a token they answer 401, not 404.

@@ -97,6 +97,15 @@ describe('bad requests name the field', () => {
     expect(res.body).not.toContain('abcdef');
   });
 
+  it('an empty body labelled JSON counts as no body', async () => {
+    const headers = { ...h.auth, 'content-type': 'application/json' };
+    expect((await h.app.inject({ method: 'POST', url: '/api/v1/resource-groups/rg-b/move', headers })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'DELETE', url: '/api/v1/volumes/vol2', headers })).statusCode).toBe(204);
+    const create = await h.app.inject({ method: 'POST', url: '/api/v1/volumes', headers });
+    expect(create.statusCode).toBe(400);
+    expect(create.json()).toMatchObject({ field: 'name', message: 'body field name is required' });
+  });
+
   it('a body that is not an object: 400', async () => {
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/volumes', headers: { ...h.auth, 'content-type': 'application/json' }, payload: '[1,2]' });
     expect(res.statusCode).toBe(400);
