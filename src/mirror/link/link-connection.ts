@@ -78,6 +78,8 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
   private readonly timers: LinkTimers;
   private readonly limits: FrameLimits;
   private corked = false;
+  /** Bytes written since this tick corked the socket (they leave together at the uncork). */
+  private tickBytes = 0;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
@@ -127,6 +129,11 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     return this.socket.writableLength;
   }
 
+  /** Of queuedBytes, those left from earlier ticks: output the kernel has not taken yet. */
+  get backlogBytes(): number {
+    return Math.max(0, this.socket.writableLength - this.tickBytes);
+  }
+
   get remoteAddress(): string | null {
     const a = this.socket.remoteAddress;
     return a ? `${a}:${this.socket.remotePort}` : null;
@@ -141,12 +148,14 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
       s.cork();
       process.nextTick(() => {
         this.corked = false;
+        this.tickBytes = 0;
         s.uncork();
       });
     }
     for (const b of buffers) {
       s.write(b);
       this.bytesSent += b.length;
+      this.tickBytes += b.length;
     }
     this.framesSent++;
   }

@@ -4,8 +4,8 @@
  *
  * Requests. `request()` gives the message the next seq (1, 2, ...; unique
  * for the life of the channel), queues it, and sends it on the live link
- * with the least unflushed output (round robin among equals) once the
- * in-flight window has room. The promise settles with the peer's reply
+ * with the least output left from earlier ticks (the last used among
+ * equals) once the in-flight window has room. The promise settles with the peer's reply
  * (whatever body it is: an Ack{ok: false} resolves too; `checkAck` turns it
  * into a RemoteError). Messages are not ordered among themselves (they
  * travel over several links): a caller that needs A applied before B waits
@@ -236,6 +236,9 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   private resendQueue: Outgoing[] = [];
   private inFlightCount = 0;
   private inFlightBytes = 0;
+  /** The connection the frames of this tick go on (see pickConnection); null from the next tick. */
+  private tickConn: LinkConnection | null = null;
+  /** Where the round robin over links starts next tick. */
   private rr = 0;
   private pumping = false;
   private counters = { resent: 0, duplicateRequests: 0, duplicateReplies: 0, unknownBodies: 0 };
@@ -471,6 +474,7 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
 
   /** Requests that went on `conn` and are unanswered go again elsewhere. */
   private connectionLost(conn: LinkConnection): void {
+    if (this.tickConn === conn) this.tickConn = null;
     let moved = 0;
     for (const out of this.outstanding.values()) {
       if (out.conn !== conn) continue;
@@ -593,16 +597,29 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     }
   }
 
-  /** The open connection with the least unflushed output below the high-water mark (round robin among equals). */
+  /**
+   * The open connection below the high-water mark with the least output
+   * left from earlier ticks; among equals the one this tick already chose,
+   * else the next in round robin. So the frames of one tick go out together
+   * in one writev on one link (every writev wakes the peer: alternating
+   * links per frame doubled the writes and the wake-ups on both nodes),
+   * successive ticks spread over the links, and a link that falls behind
+   * (its kernel buffer full) gets nothing until the others have a backlog too.
+   */
   private pickConnection(): LinkConnection | null {
     const n = this.links.length;
+    const start = this.tickConn ? 0 : this.rr % n;
     let best: LinkConnection | null = null;
-    const start = this.rr++ % n;
     for (let i = 0; i < n; i++) {
       const c = this.links[(start + i) % n]!.connection;
       if (!c || !c.isOpen || c.queuedBytes >= this.tunables.linkHighWaterBytes) continue;
-      if (!best || c.queuedBytes < best.queuedBytes) best = c;
+      if (!best || c.backlogBytes < best.backlogBytes || (c.backlogBytes === best.backlogBytes && c === this.tickConn)) best = c;
     }
+    if (best && this.tickConn === null) {
+      this.rr++;
+      process.nextTick(() => (this.tickConn = null));
+    }
+    if (best) this.tickConn = best;
     return best;
   }
 

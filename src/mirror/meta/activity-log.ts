@@ -111,6 +111,29 @@ export class ActivityLog {
     }
   }
 
+  /**
+   * beginWrite without waiting, for the common case: true (the write is
+   * counted in, pair it with endWrite) when every extent of the range is
+   * already durably hot and none is being evicted; false, with nothing
+   * changed, when beginWrite must be used. Throws as beginWrite rejects.
+   */
+  tryBeginWrite(offset: number, length: number): boolean {
+    this.hooks.check();
+    const [first, last] = this.extentsOf(offset, length);
+    for (let e = first; e <= last; e++) {
+      const st = this.hot.get(e);
+      if (!st || st.activation || st.evicting) return false;
+    }
+    for (let e = first; e <= last; e++) {
+      const st = this.hot.get(e)!;
+      st.inflight++;
+      // Least recently used first: move to the end.
+      this.hot.delete(e);
+      this.hot.set(e, st);
+    }
+    return true;
+  }
+
   /** The write over the range is complete (on both replicas). */
   endWrite(offset: number, length: number): void {
     const [first, last] = this.extentsOf(offset, length);

@@ -18,11 +18,18 @@
 interface Entry {
   readonly offset: number;
   readonly end: number;
-  readonly released: Promise<void>;
-  release(): void;
+  /** Made only when a later request has to wait for this one (most never do). */
+  released: Promise<void> | null;
+  release: (() => void) | null;
+  done: boolean;
 }
 
 export type Release = () => void;
+
+function releasedOf(e: Entry): Promise<void> {
+  e.released ??= new Promise<void>((resolve) => (e.release = resolve));
+  return e.released;
+}
 
 export class IntervalLock {
   private readonly entries = new Set<Entry>();
@@ -41,21 +48,34 @@ export class IntervalLock {
     const end = offset + length;
     const waits: Promise<void>[] = [];
     if (length > 0) {
-      for (const e of this.entries) if (e.offset < end && offset < e.end) waits.push(e.released);
+      for (const e of this.entries) if (e.offset < end && offset < e.end) waits.push(releasedOf(e));
     }
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const entry: Entry = { offset, end, released, release };
-    this.entries.add(entry);
-    let done = false;
-    const unlock: Release = () => {
-      if (done) return;
-      done = true;
-      this.entries.delete(entry);
-      entry.release();
-    };
+    const unlock = this.enter(offset, end);
     if (waits.length === 0) return Promise.resolve(unlock);
     return Promise.all(waits).then(() => unlock);
+  }
+
+  /**
+   * The range at once when nothing earlier overlaps it (no promise, no
+   * wait: the write path's common case), else null and nothing taken.
+   */
+  tryAcquire(offset: number, length: number): Release | null {
+    const end = offset + length;
+    if (length > 0) {
+      for (const e of this.entries) if (e.offset < end && offset < e.end) return null;
+    }
+    return this.enter(offset, end);
+  }
+
+  private enter(offset: number, end: number): Release {
+    const entry: Entry = { offset, end, released: null, release: null, done: false };
+    this.entries.add(entry);
+    return () => {
+      if (entry.done) return;
+      entry.done = true;
+      this.entries.delete(entry);
+      entry.release?.();
+    };
   }
 
   /** Runs `fn` holding the range. */

@@ -204,7 +204,7 @@ export class MirroredBackingStore implements BackingStore {
     host.checkWritable();
     const end = host.begin();
     try {
-      const unlock = await host.lock.acquire(op.offset, op.length);
+      const unlock = host.lock.tryAcquire(op.offset, op.length) ?? (await host.lock.acquire(op.offset, op.length));
       try {
         await this.locked(op, started);
       } finally {
@@ -220,16 +220,26 @@ export class MirroredBackingStore implements BackingStore {
     const host = this.host;
     const al = host.meta.activityLog;
     try {
-      await al.beginWrite(op.offset, op.length);
+      // Extents already hot (nearly every write): no promise to wait for.
+      if (!al.tryBeginWrite(op.offset, op.length)) await al.beginWrite(op.offset, op.length);
     } catch (err) {
       throw asIoError(err, `${this.description}: activity log`);
     }
     const replicate = op.length > 0 && host.replicating();
     const local = this.applyLocal(op);
     const remote = replicate ? this.replicate(op) : null;
-    void Promise.allSettled([local, remote])
-      .then(() => host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua))
-      .catch((err: unknown) => host.internalError(err));
+    // Step 5 once both have settled, whichever way.
+    let unsettled = remote ? 2 : 1;
+    const settledOne = (): void => {
+      if (--unsettled > 0) return;
+      try {
+        host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua);
+      } catch (err) {
+        host.internalError(err);
+      }
+    };
+    local.then(settledOne, settledOne);
+    remote?.then(settledOne, settledOne);
 
     let markError: unknown = null;
     let marked = false;

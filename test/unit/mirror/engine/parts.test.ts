@@ -45,6 +45,27 @@ describe('IntervalLock', () => {
     expect(lock.size).toBe(0);
   });
 
+  it('tryAcquire takes a free range at once, refuses an overlapping one, and queues later acquires behind it', async () => {
+    const lock = new IntervalLock();
+    const a = lock.tryAcquire(0, 100)!;
+    expect(a).toBeTypeOf('function');
+    expect(lock.tryAcquire(99, 10)).toBeNull();
+    expect(lock.size).toBe(1); // the refusal took nothing
+    const b = lock.tryAcquire(100, 10)!;
+    let granted = false;
+    const c = lock.acquire(50, 60).then((rel) => ((granted = true), rel));
+    await tick();
+    expect(granted).toBe(false);
+    a();
+    await tick();
+    expect(granted).toBe(false); // still behind b
+    b();
+    await tick();
+    expect(granted).toBe(true);
+    (await c)();
+    expect(lock.size).toBe(0);
+  });
+
   it('zero-length ranges conflict with nothing; release is idempotent', async () => {
     const lock = new IntervalLock();
     const a = await lock.acquire(0, 100);

@@ -42,6 +42,23 @@ describe('ActivityLog', () => {
     expect(al.stats).toEqual({ activations: 1, evictions: 0 });
   });
 
+  it('tryBeginWrite counts a write in at once on hot extents, and declines cold or activating ones without changing anything', async () => {
+    const { al, commits } = log(8);
+    expect(al.tryBeginWrite(2 * E, 4096)).toBe(false);
+    expect(al.hotExtents()).toEqual([]);
+    const activating = al.beginWrite(2 * E, 4096);
+    expect(al.tryBeginWrite(2 * E + 8192, 4096)).toBe(false); // hot but not yet durable
+    await activating;
+    expect(al.tryBeginWrite(2 * E + 8192, 4096)).toBe(true);
+    expect(al.tryBeginWrite(2 * E, 2 * E)).toBe(false); // spans cold extent 3
+    expect(al.inflightWrites()).toBe(2);
+    al.endWrite(2 * E, 4096);
+    al.endWrite(2 * E + 8192, 4096);
+    expect(al.inflightWrites()).toBe(0);
+    expect(commits()).toBe(1);
+    expect(() => al.tryBeginWrite(1000 * E, 1)).toThrow(RangeError);
+  });
+
   it('concurrent activations share one log write', async () => {
     const { al, written, commits } = log(16);
     await Promise.all([0, 3, 5, 7].map((e) => al.beginWrite(e * E, 4096)));
