@@ -5,12 +5,13 @@
  * checkout's build, node_modules linked), and the image's ENTRYPOINT + CMD
  * is run from there with a config of ours: the CLI loads, finds
  * package.json, the native addon and the dashboard files, starts a node
- * that serves a volume over iSCSI, and stops on SIGTERM with status 0.
+ * that serves a volume over iSCSI and its REST API (the health route the
+ * compose health check asks for), and stops on SIGTERM with status 0.
  * Needs a fresh build (npm run build:ts).
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,7 @@ import { configArg, dockerfile, REPO } from '../unit/packaging/repo';
 import { track } from './helpers/cleanup';
 
 /** This worktree's loopback ports. */
-const PORTS = { iscsi: 27201, link0: 27202, link1: 27203, peer0: 27204, peer1: 27205, status: 27206 } as const;
+const PORTS = { iscsi: 27201, link0: 27202, link1: 27203, peer0: 27204, peer1: 27205, status: 27206, api: 27207 } as const;
 const IQN = 'iqn.2026-11.io.twinsan.test:layout';
 
 function runtime(): DockerStage {
@@ -121,7 +122,7 @@ describe('the runtime image layout (docker/Dockerfile), assembled without Docker
     expect(found.missing).toEqual([]);
   });
 
-  it("runs the image's start command: a node starts, serves its volume over iSCSI and stops on SIGTERM with status 0", async () => {
+  it("runs the image's start command: a node starts, serves its volume over iSCSI and its API health route, and stops on SIGTERM with status 0", async () => {
     const dataDir = path.join(root, 'var/lib/twinsan');
     const configFile = inRoot(root, configArg(argv));
     await mkdir(path.dirname(configFile), { recursive: true });
@@ -142,6 +143,7 @@ describe('the runtime image layout (docker/Dockerfile), assembled without Docker
         },
         volumes: [{ id: '5e1f0c2a-3b4d-4c5e-8f60-718293a4b5c6', name: 'layout', iqn: IQN, sizeBytes: 16 * 1024 * 1024, thin: true, owner: 'node-a' }],
         status: { listen: `127.0.0.1:${PORTS.status}` },
+        api: { listen: `127.0.0.1:${PORTS.api}` },
         log: { level: 'warn' },
       }),
     );
@@ -161,14 +163,27 @@ describe('the runtime image layout (docker/Dockerfile), assembled without Docker
       },
     });
 
-    const early = await Promise.race([waitForPort(PORTS.iscsi, 20_000).then(() => null), exited.then((code) => ({ code }))]);
-    expect(early, `the node exited before listening:\n${stderr}`).toBeNull();
+    // The node prints the URLs it serves once it has started (volumes, groups, then the API).
+    const started = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (stderr.includes(`serving layout at iscsi://`)) resolve();
+      };
+      child.stderr!.on('data', check);
+      check();
+    });
+    const early = await Promise.race([started.then(() => null), exited.then((code) => ({ code }))]);
+    expect(early, `the node exited before it started:\n${stderr}`).toBeNull();
+    await waitForPort(PORTS.iscsi, 5_000);
     const status = (await (await fetch(`http://127.0.0.1:${PORTS.status}/status`)).json()) as { state: string; targets: { iqn: string; urls: string[] }[] };
     expect(status.state).toBe('running');
     expect(status.targets.map((t) => t.iqn)).toEqual([IQN]);
     expect(stderr).toContain(`iscsi://127.0.0.1:${PORTS.iscsi}/${IQN}/0`);
     // The backing file went to the data directory the image keeps on its volume.
     expect(existsSync(path.join(dataDir, 'layout.img'))).toBe(true);
+    // The REST API answers the route the compose health check asks for, and wrote its token (0600) there too.
+    const health = await fetch(`http://127.0.0.1:${PORTS.api}/api/v1/health`);
+    expect(health.status).toBe(200);
+    expect(((await stat(path.join(dataDir, 'api.token'))).mode & 0o777).toString(8)).toBe('600');
 
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);
