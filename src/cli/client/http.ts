@@ -158,7 +158,7 @@ export class ApiClient {
 
   private refusal(status: number, statusMessage: string, text: string, fields: RequestOptions['fields']): ApiError {
     const body = errorBody(status, statusMessage, text);
-    const option = body.field !== undefined && fields && Object.hasOwn(fields, body.field) ? (fields[body.field] ?? null) : null;
+    const option = body.field !== undefined && fields ? optionFor(body.field, fields) : null;
     return new ApiError(status, body, option, status === 401 ? this.unauthorizedHint() : null);
   }
 
@@ -168,6 +168,13 @@ export class ApiClient {
     }
     return `the token from ${this.config.tokenSource ?? 'the command line'} was refused: it may have been rotated (twinsan token rotate) or belong to another pair`;
   }
+}
+
+/** The option behind an API field: an exact entry, else the field's top-level key ("aliasIps[1].interface" → aliasIps). */
+function optionFor(field: string, fields: Readonly<Record<string, string>>): string | null {
+  if (Object.hasOwn(fields, field)) return fields[field] ?? null;
+  const top = field.split(/[.[]/, 1)[0] ?? '';
+  return Object.hasOwn(fields, top) ? (fields[top] ?? null) : null;
 }
 
 /** The API's { statusCode, error, message, field? }, or the best stand-in when the body is something else (a proxy's HTML page). */

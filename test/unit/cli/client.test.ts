@@ -24,6 +24,11 @@ beforeAll(async () => {
   // Not the API: a proxy's error page, and a server that never answers.
   raw = http.createServer((req, res) => {
     if (req.url?.startsWith('/slow')) return; // never answers
+    if (req.url?.startsWith('/api/v1/resource-groups/')) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ statusCode: 400, error: 'Bad Request', message: 'interface eth9 does not exist on node-b', field: 'aliasIps[1].interface' }));
+      return;
+    }
     res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body><h1>502 Bad Gateway</h1>\n</body></html>');
   });
   await new Promise<void>((resolve) => raw.listen(CLI_PORTS.raw, '127.0.0.1', resolve));
@@ -126,6 +131,12 @@ describe('connection, token and errors', () => {
     const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('twinsan: <html><body><h1>502 Bad Gateway</h1> </body></html> [502 Bad Gateway]\n');
+  });
+
+  it('a_nested_field_is_traced_to_the_option_of_its_top_level_key', async () => {
+    const r = await runCli(['rg', 'update', 'rg-a', '--alias', '198.18.0.50/24@eth1', '--alias', '198.18.0.51/24@eth9'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('twinsan: interface eth9 does not exist on node-b (field aliasIps[1].interface, from --alias) [400 Bad Request]\n');
   });
 
   it('a_server_that_does_not_answer_times_out_with_exit_3', async () => {
