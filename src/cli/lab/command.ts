@@ -51,7 +51,8 @@ export function labSummary(lab: LabFile, dir: string): string {
     `  kill -9 ${owner.pid}`,
     `then bring node ${owner.id} back (it resyncs and stays standby; failback is manual):`,
     `  ${twinsanCommand('lab', 'start-node', '--dir', dir, owner.id)}`,
-    `node status: ip netns exec ${owner.netns} curl -s ${owner.api}/status`,
+    `node status: ip netns exec ${owner.netns} curl -s ${owner.status}/status`,
+    `REST API: ip netns exec ${lab.client.netns} curl -s -H "Authorization: Bearer $(cat ${path.join(dir, `node-${owner.id}.token`)})" ${owner.api}/api/v1/resource-groups`,
     `take it all down: ${twinsanCommand('lab', 'down', '--dir', dir)}`,
   );
   return `${lines.join('\n')}\n`;

@@ -27,10 +27,12 @@ export interface LabNodeEntry {
   readonly netns: string;
   /** The node process (null after start-node found it dead and could not start it). */
   readonly pid: number;
-  /** Base URL of the node's HTTP endpoint, reachable inside its namespace (`ip netns exec NETNS ...`). */
+  /** Base URL of the node's REST API (/api/v1/...), on its front-end address: reachable from the client namespace and the peer. */
   readonly api: string;
-  /** Bearer token for `api`; null when the endpoint takes none. */
+  /** Bearer token for `api` (also in the node's api.tokenFile); null when the API takes none. */
   readonly token: string | null;
+  /** Base URL of the node's status endpoint (GET /status, no token), reachable inside its namespace only (`ip netns exec NETNS ...`). */
+  readonly status: string;
   /** MAC of the node's front-end interface (eth1), lower case. */
   readonly frontMac: string;
   readonly frontIp: string;
@@ -108,7 +110,7 @@ export async function readLabFile(dir: string): Promise<LabFile> {
   if (!Array.isArray(raw.nodes)) bad('nodes');
   for (const n of raw.nodes!) {
     if (typeof n !== 'object' || n === null || typeof n.id !== 'string' || !isLabNodeId(n.id)) bad('nodes[].id');
-    if (typeof n.netns !== 'string' || typeof n.config !== 'string' || typeof n.log !== 'string' || typeof n.api !== 'string') bad(`node ${n.id}`);
+    if (typeof n.netns !== 'string' || typeof n.config !== 'string' || typeof n.log !== 'string' || typeof n.api !== 'string' || typeof n.status !== 'string') bad(`node ${n.id}`);
   }
   return raw as LabFile;
 }

@@ -17,11 +17,12 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { generateToken } from '../../api';
 import { ConfigError, parseNodeConfig } from '../../resource-groups';
 import { createLan } from './lan';
 import { LAB_FILE, LabFile, LabNodeEntry, LabState, STATE_FILE, readLabFile, readState, writeJsonAtomic } from './lab-file';
 import { LabNodeApi } from './node-api';
-import { LabConfigInput, apiUrl, labNodeConfig, nodeConfigFile, nodeDataDir, nodeLogFile } from './node-config';
+import { LabConfigInput, labNodeConfig, nodeConfigFile, nodeDataDir, nodeLogFile, nodeTokenFile, restApiUrl, statusUrl } from './node-config';
 import { deleteNamespace, killQuietly, labEnv, listNamespaces, namespacePids, requireRoot } from './netns';
 import { NamespaceAgent } from './ns-agent';
 import {
@@ -164,7 +165,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
   }
   checkAbort();
 
-  const files = [SECRET_FILE, WITNESS_DIR, WITNESS_LOG, ...LAB_NODE_IDS.flatMap((id) => [nodeConfigFile(dir, id), nodeDataDir(dir, id), nodeLogFile(dir, id)].map((f) => path.basename(f))), LAB_FILE];
+  const files = [SECRET_FILE, WITNESS_DIR, WITNESS_LOG, ...LAB_NODE_IDS.flatMap((id) => [nodeConfigFile(dir, id), nodeTokenFile(dir, id), nodeDataDir(dir, id), nodeLogFile(dir, id)].map((f) => path.basename(f))), LAB_FILE];
   await recorder.files(...files);
   const secretFile = path.join(dir, SECRET_FILE);
   await writeFile(secretFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
@@ -175,6 +176,12 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
     volumes: GROUPS.map((g) => ({ name: g.volume, id: randomUUID() })),
     sizeBytes: o.volumeSizeBytes ?? DEFAULT_VOLUME_SIZE,
   };
+  // Each node's API token is made here (the node takes an existing token file as it is), so lab.json can carry it.
+  const tokens = {} as Record<LabNodeId, string>;
+  for (const id of LAB_NODE_IDS) {
+    tokens[id] = generateToken();
+    await writeFile(nodeTokenFile(dir, id), `${tokens[id]}\n`, { mode: 0o600 });
+  }
   for (const id of LAB_NODE_IDS) {
     const config = labNodeConfig(id, input);
     const file = nodeConfigFile(dir, id);
@@ -202,7 +209,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
     log(`node ${id}: ${[process.execPath, TWINSAN_BIN, 'node', 'start', '--config', nodeConfigFile(dir, id)].join(' ')} in ${names[id]}`);
     started[id] = startNode(names[id], nodeConfigFile(dir, id), nodeLogFile(dir, id));
   }
-  const apis = { a: new LabNodeApi(agentOf.a, apiUrl(), null), b: new LabNodeApi(agentOf.b, apiUrl(), null) };
+  const apis = { a: new LabNodeApi(agentOf.a, statusUrl(), null), b: new LabNodeApi(agentOf.b, statusUrl(), null) };
   log('waiting until rg-a is served by a, rg-b by b, and both volumes are in sync');
   await waitFor('both resource groups serving and both volumes in sync', o.readyTimeoutMs ?? 120_000, o.signal, async () => {
     for (const id of LAB_NODE_IDS) {
@@ -214,6 +221,8 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
     }
     if (!views.a?.inSync || !views.b?.inSync) return false;
     for (const g of GROUPS) if (!(await agentOf.client.canConnect(g.alias, PORTS.iscsi))) return false;
+    // The REST API starts once the node runs: both answer from the client namespace.
+    for (const id of LAB_NODE_IDS) if (!(await agentOf.client.canConnect(FRONT_ADDRESSES[id], PORTS.restApi))) return false;
     return true;
   });
 
@@ -224,8 +233,9 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
       id,
       netns: ns.ns.name,
       pid: started[id].pid,
-      api: apiUrl(),
-      token: null,
+      api: restApiUrl(id),
+      token: tokens[id],
+      status: statusUrl(),
       frontMac: ns.mac,
       frontIp: FRONT_ADDRESSES[id],
       config: nodeConfigFile(dir, id),
@@ -333,7 +343,7 @@ export async function labStartNode(dirArg: string, id: string, o: StartNodeOptio
   o.log?.(`node ${id} started (pid ${pid}); waiting until it runs`);
   const agent = NamespaceAgent.start(entry.netns);
   try {
-    const api = new LabNodeApi(agent, entry.api, entry.token);
+    const api = new LabNodeApi(agent, entry.status, null);
     await waitFor(`node ${id} to run`, o.readyTimeoutMs ?? 60_000, undefined, async () => {
       if (!node.running()) throw new Error(`node ${id} exited (see ${entry.log})${await logTails(dir)}`);
       return (await api.view())?.state === 'running';

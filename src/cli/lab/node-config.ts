@@ -24,7 +24,11 @@ export interface LabConfigInput {
 export const nodeDataDir = (dir: string, id: LabNodeId): string => path.join(dir, `node-${id}`);
 export const nodeConfigFile = (dir: string, id: LabNodeId): string => path.join(dir, `node-${id}.json`);
 export const nodeLogFile = (dir: string, id: LabNodeId): string => path.join(dir, `node-${id}.log`);
-export const apiUrl = (): string => `http://127.0.0.1:${PORTS.api}`;
+export const nodeTokenFile = (dir: string, id: LabNodeId): string => path.join(dir, `node-${id}.token`);
+/** The status endpoint (no token, loopback of the node's namespace). */
+export const statusUrl = (): string => `http://127.0.0.1:${PORTS.status}`;
+/** The REST API of node `id` (bearer token from its token file). */
+export const restApiUrl = (id: LabNodeId): string => `http://${FRONT_ADDRESSES[id]}:${PORTS.restApi}`;
 
 /** The node config of lab node `id`, as written to its file. */
 export function labNodeConfig(id: LabNodeId, input: LabConfigInput): Record<string, unknown> {
@@ -50,7 +54,8 @@ export function labNodeConfig(id: LabNodeId, input: LabConfigInput): Record<stri
       volumes: [g.volume],
       failback: 'manual',
     })),
-    status: { listen: `127.0.0.1:${PORTS.api}` },
+    status: { listen: `127.0.0.1:${PORTS.status}` },
+    api: { listen: `${me}:${PORTS.restApi}`, tokenFile: nodeTokenFile(input.dir, id) },
     log: { level: 'info' },
   };
 }

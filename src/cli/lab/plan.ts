@@ -50,8 +50,10 @@ export const REPLICATION_LINKS = [
 export const PORTS = {
   iscsi: 3260,
   heartbeat: 7400,
-  /** Inside each node's namespace, on its loopback. */
-  api: 8080,
+  /** The status endpoint, inside each node's namespace, on its loopback. */
+  status: 8080,
+  /** The REST API, on each node's front-end address (reachable from the client and the peer). */
+  restApi: 8081,
   witness: 6379,
 } as const;
 

@@ -81,7 +81,7 @@ export class LabHandle {
 
   api(id: string): LabNodeApi {
     const n = this.node(id);
-    return new LabNodeApi(this.agent(n.netns), n.api, n.token);
+    return new LabNodeApi(this.agent(n.netns), n.status, null);
   }
 
   view(id: string): Promise<NodeView | null> {
