@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { EventRecord, JobInfo, SessionInfo } from '../../resource-groups/control';
 import { ApiResponse, CliError, ConnectError, ConnectionOptions, EXIT, SseMessage } from '../client';
 import type { CliIo } from '../output';
-import { apiAction, markApi, asArray, Ctx, DEFAULT_INTERVAL_MS, followJob, getArray, getObject, note, out, parseInterval, printJson, seg } from './context';
+import { apiAction, markApi, Ctx, DEFAULT_INTERVAL_MS, followJob, getArray, getObject, note, out, parseInterval, printJson, seg } from './context';
 import { eventLine, eventsTable, jobBlock, jobsTable, sessionsTable } from './views';
 
 export function sessionsCommand(io: CliIo): Command {
@@ -86,10 +86,12 @@ async function recentEvents(ctx: Ctx, opts: EventsOptions): Promise<{ events: Ev
   let events: EventRecord[] = [];
   let after = 0;
   let pages = 0;
+  let seen = 0;
   let last: ApiResponse | null = null;
   for (;;) {
     const { value, res } = await getArray<EventRecord>(ctx, '/api/v1/events', 'the event list', { query: { after, limit: EVENT_PAGE } });
     pages++;
+    seen += value.length;
     last = res;
     events = [...events, ...value].slice(-opts.limit);
     const next = value.length ? value[value.length - 1]!.seq : after;
@@ -97,7 +99,8 @@ async function recentEvents(ctx: Ctx, opts: EventsOptions): Promise<{ events: Ev
     if (value.length < EVENT_PAGE || next <= after) break;
     after = next;
   }
-  return { events, single: pages === 1 && events.length === asArray(last, 'the event list').length ? last : null };
+  // One page, nothing cut off: --json can print it exactly as it came.
+  return { events, single: pages === 1 && seen === events.length ? last : null };
 }
 
 async function follow(ctx: Ctx, lastSeq: number): Promise<never> {

@@ -34,6 +34,13 @@ describe('twinsan events', () => {
     expect(bad.stderr).toMatch(/--limit must be a whole number from 1 to 1000/);
   });
 
+  it('events_json_is_the_api_page_when_whole_and_the_newest_events_when_cut', async () => {
+    const all = await h.run(['events', '--json']);
+    expect(all.stdout).toBe(`${await h.inject('/api/v1/events?after=0&limit=500')}\n`);
+    const newest = await h.run(['events', '--json', '--limit', '2']);
+    expect((JSON.parse(newest.stdout) as { seq: number }[]).map((e) => e.seq)).toEqual([4, 5]);
+  });
+
   it('events_follow_prints_new_events_and_gives_up_with_exit_3_when_the_api_is_gone', async () => {
     const r = await h.run(['events', '--follow', '--limit', '1'], {
       during: async (stdout) => {
