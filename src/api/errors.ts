@@ -52,7 +52,6 @@ export function errorBody(statusCode: number, message: string, field?: string): 
  */
 const FRAMEWORK_ERRORS: Readonly<Record<string, { readonly status: number; readonly message: string }>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'request body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'request body is empty but the content type says JSON' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: 'unsupported content type: send application/json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'content-length does not match the body' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'request body is too large' },
