@@ -8,9 +8,8 @@
 import { Command } from 'commander';
 import { UsageError } from './client';
 import { addNodeApiCommands } from './commands/nodes';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { buildApp, startApiServer, TokenStore } from '../api';
+import { startNodeApi } from '../api';
 import type { ApiServer } from '../api';
 import { applyEnvOverrides, createMirrorNode, loadNodeConfig, mirrorDataStanding, mirrorInSync, NodePairControl, TwinsanNode } from '../resource-groups';
 import type { NodeConfig } from '../resource-groups';
@@ -24,12 +23,8 @@ async function startApi(config: NodeConfig, node: TwinsanNode, log: Logger): Pro
   const scheme = api.tls ? 'https' : 'http';
   const control = new NodePairControl(node, { apiUrl: `${scheme}://${api.listen}`, release: RELEASE });
   try {
-    const { store: tokens, created, repairedMode } = await TokenStore.open(api.tokenFile);
-    if (created) log.info({ tokenFile: api.tokenFile }, 'API token generated');
-    if (repairedMode !== null) log.warn({ tokenFile: api.tokenFile, mode: repairedMode.toString(8) }, 'API token file was readable by others: mode set to 0600');
-    const tls = api.tls ? { cert: await readFile(api.tls.cert), key: await readFile(api.tls.key) } : undefined;
-    const app = buildApp({ control, tokens, logger: log, nodeId: config.nodeId });
-    const server = await startApiServer({ app, listen: api.listen, ...(tls ? { tls } : {}) });
+    // Token file (generated or repaired, reported in the log), TLS files, the app, listening.
+    const server = await startNodeApi({ config: api, control, logger: log, nodeId: config.nodeId });
     return { control, server };
   } catch (err) {
     control.close();

@@ -96,7 +96,7 @@ export function renderVolumes(table, volumes) {
     return el('tr', { dataset: { volume: v.name } },
       el('td', {}, v.name),
       el('td', {}, formatBytes(v.sizeBytes), v.thin ? el('span', { class: 'muted' }, ' thin') : null),
-      el('td', {}, v.resourceGroup),
+      el('td', {}, v.resourceGroup ?? el('span', { class: 'muted' }, 'none')),
       el('td', {}, v.owner ?? '—'),
       stateCell(v.mirror.state),
       el('td', {}, resync),

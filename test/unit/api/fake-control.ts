@@ -138,7 +138,7 @@ export class FakeControl implements PairControl {
   }
 
   private makeVolume(req: CreateVolumeRequest, state: VolumeInfo['mirror']['state'], progress: number | null): VolumeInfo {
-    const rg = this.groups.get(req.resourceGroup);
+    const rg = req.resourceGroup == null ? undefined : this.groups.get(req.resourceGroup);
     return {
       name: req.name,
       id: `00000000-0000-4000-8000-${String(this.vols.size + 1).padStart(12, '0')}`,
@@ -146,8 +146,8 @@ export class FakeControl implements PairControl {
       sizeBytes: req.sizeBytes,
       thin: req.thin,
       blockSize: req.blockSize ?? 512,
-      resourceGroup: req.resourceGroup,
-      owner: rg?.owner ?? null,
+      resourceGroup: req.resourceGroup ?? null,
+      owner: rg === undefined ? (req.owner ?? null) : rg.owner,
       mirror: { state, resyncProgress: progress, outOfSyncBytes: progress === null ? 0 : 1048576, syncSource: progress === null ? null : 'node-b' },
       sessions: req.name === 'vol1' ? 1 : 0,
       urls: (rg?.aliasIps ?? []).map((ip) => `iscsi://${ip.address}:3260/${req.iqn ?? `iqn.2026-11.io.twinsan:${req.name}`}/0`),
@@ -215,7 +215,13 @@ export class FakeControl implements PairControl {
   async createVolume(req: CreateVolumeRequest): Promise<VolumeInfo> {
     this.record('createVolume', req);
     if (this.vols.has(req.name)) throw new ControlError('conflict', `volume ${req.name} exists`, { field: 'name' });
-    if (!this.groups.has(req.resourceGroup)) throw new ControlError('invalid', `no resource group ${req.resourceGroup}`, { field: 'resourceGroup' });
+    if (req.resourceGroup == null) {
+      if (req.owner === undefined) throw new ControlError('invalid', 'a volume without a resource group needs an owner', { field: 'owner' });
+      this.checkNode(req.owner);
+    } else {
+      if (req.owner !== undefined) throw new ControlError('invalid', 'a volume in a resource group is served by the group\'s owner; leave owner out', { field: 'owner' });
+      if (!this.groups.has(req.resourceGroup)) throw new ControlError('invalid', `no resource group ${req.resourceGroup}`, { field: 'resourceGroup' });
+    }
     const v = this.makeVolume(req, 'in-sync', null);
     this.vols.set(v.name, v);
     this.emit('volume-created', `volume ${v.name} created`, v.name);

@@ -75,6 +75,13 @@ describe('volumes', () => {
     expect(created.body).toMatchObject({ name: 'vol3', sizeBytes: 1 << 20, blockSize: 4096, iqn: 'iqn.2026-11.io.twinsan:v3', owner: 'node-a', mirror: { state: 'in-sync' } });
     expect(h.control.callsTo('createVolume')[0]?.args[0]).toEqual({ name: 'vol3', sizeBytes: 1 << 20, thin: true, resourceGroup: 'rg-a', blockSize: 4096, iqn: 'iqn.2026-11.io.twinsan:v3' });
 
+    const standalone = await call('POST', '/api/v1/volumes', { name: 'solo', sizeBytes: 4096, thin: false, owner: 'node-b' });
+    expect(standalone.status).toBe(201);
+    expect(standalone.body).toMatchObject({ name: 'solo', resourceGroup: null, owner: 'node-b' });
+    const ownerless = await call('POST', '/api/v1/volumes', { name: 'lost', sizeBytes: 4096, thin: false });
+    expect(ownerless.status).toBe(400);
+    expect(ownerless.body).toMatchObject({ field: 'owner' });
+
     const shown = await call('GET', '/api/v1/volumes/vol2');
     expect(shown.body).toMatchObject({ name: 'vol2', mirror: { state: 'resyncing', resyncProgress: 0.25, syncSource: 'node-b' } });
 
