@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from '../client';
-import type { CliIo } from '../output';
+import { CliIo, printable } from '../output';
 import { aclCommand } from './acl';
 import { addApiOptions } from './context';
 import { eventsCommand, jobsCommand, sessionsCommand } from './activity';
@@ -59,10 +59,8 @@ export function reportError(err: unknown, io: CliIo): number {
     // Commander printed the usage error or the help already; help and --version are not failures.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  if (err instanceof CliError) {
-    io.stderr.write(`twinsan: ${err.message}\n`);
-    return err.exitCode;
-  }
-  io.stderr.write(`twinsan: ${err instanceof Error ? err.message : String(err)}\n`);
-  return EXIT.refused;
+  const message = err instanceof Error ? err.message : String(err);
+  // Messages quote names and text from the API: no control character reaches the terminal (line breaks between a message and its hint stay).
+  io.stderr.write(`twinsan: ${message.split('\n').map(printable).join('\n')}\n`);
+  return err instanceof CliError ? err.exitCode : EXIT.refused;
 }

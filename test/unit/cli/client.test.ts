@@ -24,6 +24,11 @@ beforeAll(async () => {
   // Not the API: a proxy's error page, and a server that never answers.
   raw = http.createServer((req, res) => {
     if (req.url?.startsWith('/slow')) return; // never answers
+    if (req.url === '/api/v1/volumes/evil') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'no volume \u001b[2J\u001b]0;owned\u0007' }));
+      return;
+    }
     if (req.url?.startsWith('/api/v1/resource-groups/')) {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ statusCode: 400, error: 'Bad Request', message: 'interface eth9 does not exist on node-b', field: 'aliasIps[1].interface' }));
@@ -131,6 +136,12 @@ describe('connection, token and errors', () => {
     const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('twinsan: <html><body><h1>502 Bad Gateway</h1> </body></html> [502 Bad Gateway]\n');
+  });
+
+  it('control_characters_in_an_api_message_do_not_reach_the_terminal', async () => {
+    const r = await runCli(['volume', 'show', 'evil'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('twinsan: no volume ?[2J?]0;owned? [404 Not Found]\n');
   });
 
   it('a_nested_field_is_traced_to_the_option_of_its_top_level_key', async () => {
