@@ -2,7 +2,7 @@
  * The built `twinsan` (dist/cli/bin.js, from `npm run build:ts` or `npm test`)
  * as scripts run it: exit codes and where its output goes.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,24 @@ describe('twinsan binary', () => {
     const unreachable = await twinsan(['status'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.unreachable}` });
     expect(unreachable.code).toBe(3);
     expect(unreachable.stderr).toMatch(/^twinsan: cannot reach http:\/\/127\.0\.0\.1:24999\/api\/v1\//);
+  });
+
+  it('bin_events_follow_into_a_closed_pipe_ends_quietly', async () => {
+    h.control.emit('move', 'rg-a moved', 'rg-a');
+    const child = spawn(process.execPath, [BIN, 'events', '--follow', '--limit', '1'], { env: { PATH: process.env['PATH'] ?? '', ...h.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (b: Buffer) => resolve(b.toString())));
+    expect(first).toMatch(/rg-a moved/);
+    // The reader goes away (as `| head -1` does), then more events are written to the pipe.
+    child.stdout.destroy();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    while (child.exitCode === null) {
+      h.control.emit('move', 'rg-a moved again', 'rg-a');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 50))]);
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
   });
 
   it('bin_help_and_version_exit_0', async () => {
