@@ -15,7 +15,7 @@ import { buildProgram } from '../../../src/cli/program';
 import { codeBlocks, splitWords } from './parsers';
 import { read, REPO } from './repo';
 
-const DOCS = ['README.md', 'docs/deploy.md', 'docs/walkthrough.md', 'docs/esxi.md', 'docs/kvm.md', 'docker/README.md', 'docs/lab.md'];
+const DOCS = ['README.md', 'docs/deploy.md', 'docs/walkthrough.md', 'docs/esxi.md', 'docs/kvm.md', 'docker/README.md', 'docs/lab.md', 'docs/cli.md'];
 
 /**
  * The twinsan command lines of a Markdown text: in code blocks, direct or after
@@ -29,8 +29,9 @@ export function twinsanCommands(markdown: string): string[][] {
     else if (!fenced) {
       for (const m of line.matchAll(/`(twinsan [^`]+)`/g)) {
         const argv = splitWords(m[1]!).slice(1);
-        // Prose names command groups (`twinsan volume`) and shows forms with placeholders (`--rg NAME`): not command lines.
-        if (argv.length >= 2 && !argv.some((w) => w.includes('...') || /^[A-Z][A-Z_/@]*$/.test(w))) out.push(argv);
+        // Prose names command groups (`twinsan volume`) and shows forms with placeholders (`--rg NAME`)
+        // or synopsis syntax (`[--thin]`, `enter|exit`): not command lines.
+        if (argv.length >= 2 && !argv.some((w) => w.includes('...') || /^[A-Z][A-Z_/@]*$/.test(w) || /[[\]|]/.test(w))) out.push(argv);
       }
     }
   }
@@ -38,7 +39,8 @@ export function twinsanCommands(markdown: string): string[][] {
     for (let i = 0; i < block.length; i++) {
       let line = block[i]!;
       while (/\\\s*$/.test(line) && i + 1 < block.length) line = `${line.replace(/\\\s*$/, '')} ${block[++i]!.trim()}`;
-      const words = splitWords(line.replace(/\s+#.*$/, ''));
+      // A shell prompt ("$ twinsan status" above its output) is not part of the command.
+      const words = splitWords(line.replace(/\s+#.*$/, '').replace(/^\s*\$\s+/, ''));
       const exec = words.indexOf('exec');
       const at = words[0] === 'twinsan' ? 0 : words[0] === 'docker' && exec > 0 && words[exec + 2] === 'twinsan' ? exec + 2 : -1;
       if (at >= 0) out.push(words.slice(at + 1));
