@@ -73,7 +73,7 @@ interface Located {
 }
 
 export class AliasIpManager {
-  private readonly allowed: ReadonlySet<string>;
+  private readonly allowed: Set<string>;
   private readonly backend: AddressBackend;
   private readonly announcer: Announcer;
   private readonly announceConfig: AnnounceConfig;
@@ -102,6 +102,12 @@ export class AliasIpManager {
       stillServed: (alias) => this.served(alias),
       logger: this.logger,
     });
+  }
+
+  /** Lets the manager touch one more interface (a resource group added at run time). */
+  allow(interfaceName: string): void {
+    if (!isValidInterfaceName(interfaceName)) throw new AliasIpError('EINVAL', `bad interface name ${JSON.stringify(interfaceName)}`);
+    this.allowed.add(interfaceName);
   }
 
   /** The interfaces this manager may touch. */

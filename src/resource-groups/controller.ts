@@ -299,6 +299,27 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     }
   }
 
+  /**
+   * A group added to the groups list at run time (cluster configuration): from now on it is
+   * decided like the others; this node starts it when it prefers it and the start table allows.
+   */
+  groupAdded(rg: string): Promise<void> {
+    const { config } = this.entry(rg);
+    if (config.preferredNode === this.o.nodeId) this.pendingStart.set(rg, { reason: 'node start', rule: '' });
+    return this.evaluate(rg);
+  }
+
+  /** Before a group leaves the groups list at run time: it stops here (if served) and its lease goes. */
+  retire(rg: string): Promise<void> {
+    this.pendingStart.delete(rg);
+    this.forced.delete(rg);
+    return this.serialize(rg, async () => {
+      const { group } = this.entry(rg);
+      await group.stop();
+      if (this.o.lease) await this.o.lease.release(rg).catch(() => undefined);
+    });
+  }
+
   private serialize(rg: string, op: () => Promise<void>): Promise<void> {
     const prev = this.busy.get(rg) ?? Promise.resolve();
     const run = prev.then(op, op);

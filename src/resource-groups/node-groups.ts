@@ -95,8 +95,13 @@ export class NodeGroups {
   private readonly heartbeat: FrontEndHeartbeat | null;
   private readonly watch: PeerWatch;
   private readonly keeper: LeaseKeeper | null;
-  private readonly aliases: AliasIpManager | null;
+  private aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
+  /** The groups, read live by the controller: groups are added and removed at run time (cluster configuration). */
+  private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup }[] = [];
+  /** The open volumes of every group (those added at run time too). */
+  private readonly volumes: OpenGroupVolume[] = [];
+  private readonly iscsiPort: number;
   /**
    * The newest live SCSI state of each volume (by id): what the peer sent
    * while it served the volume, or what this node replicated while it did
@@ -107,13 +112,7 @@ export class NodeGroups {
 
   constructor(private readonly o: NodeGroupsOptions) {
     const c = o.config;
-    for (const v of o.volumes) {
-      this.unsubscribe.push(
-        v.mirrored.onScsiState((kind, json) => {
-          if (kind === LIVE_SCSI_STATE_KIND) this.liveStates.set(v.config.id, Buffer.from(json));
-        }),
-      );
-    }
+    for (const v of o.volumes) this.watchVolume(v);
     const interfaces = [...new Set(c.resourceGroups.flatMap((rg) => rg.aliasIps.map((a) => a.interface)))];
     this.aliases = o.aliases ?? (interfaces.length > 0 ? new AliasIpManager({ interfaces, logger: o.log.child({ component: 'alias-ip' }) }) : null);
     const hb = c.heartbeat;
@@ -132,12 +131,12 @@ export class NodeGroups {
     const paths: LivenessPath[] = [new MirrorPath(o.mirrorPeerState), ...(this.heartbeat ? [this.heartbeat] : [])];
     this.watch = new PeerWatch(paths, { suspectAfterMs: Math.max(2 * hb.intervalMs, hb.deadMs / 2), deadMs: hb.deadMs, pollMs: Math.max(10, Math.floor(hb.intervalMs / 2)) });
     this.keeper = o.witness.witness ? new LeaseKeeper({ witness: o.witness.witness, nodeId: c.nodeId }) : null;
-    const iscsiPort = hostPort(c.iscsi.listen[0]!).port;
-    const groups = c.resourceGroups.map((rg) => ({ config: rg, group: this.buildGroup(rg, iscsiPort) }));
+    this.iscsiPort = hostPort(c.iscsi.listen[0]!).port;
+    for (const rg of c.resourceGroups) this.entries.push({ config: rg, group: this.buildGroup(rg, this.iscsiPort) });
     this.controller = new ResourceGroupController({
       nodeId: c.nodeId,
       mode: o.witness.mode,
-      groups,
+      groups: this.entries,
       peer: this.watch,
       lease: this.keeper ? this.leasePort(this.keeper, o.witness.witness!) : null,
       standing: (rg) => this.standing(rg),
@@ -149,9 +148,54 @@ export class NodeGroups {
     this.keeper?.on('lost', (rg) => void this.controller.onLeaseTrouble(rg));
   }
 
+  /** Keeps the live SCSI state the peer replicates for a group volume. */
+  private watchVolume(v: OpenGroupVolume): void {
+    this.volumes.push(v);
+    this.unsubscribe.push(
+      v.mirrored.onScsiState((kind, json) => {
+        if (kind === LIVE_SCSI_STATE_KIND) this.liveStates.set(v.config.id, Buffer.from(json));
+      }),
+    );
+  }
+
+  private groupConfig(rg: string): ResourceGroupConfig | undefined {
+    return this.entries.find((e) => e.config.name === rg)?.config;
+  }
+
+  /**
+   * A group added at run time, with its volumes open here: decided from now on (the preferred node
+   * starts it once the start table allows). Its interfaces join those the alias manager may touch.
+   */
+  async addGroup(rg: ResourceGroupConfig, volumes: readonly OpenGroupVolume[]): Promise<void> {
+    if (this.groupConfig(rg.name)) throw new Error(`resource group ${rg.name} exists`);
+    for (const v of volumes) if (!this.volumes.includes(v)) this.watchVolume(v);
+    const interfaces = [...new Set(rg.aliasIps.map((a) => a.interface))];
+    if (interfaces.length > 0) {
+      this.aliases ??= new AliasIpManager({ interfaces, logger: this.o.log.child({ component: 'alias-ip' }) });
+      for (const i of interfaces) this.aliases.allow(i);
+    }
+    this.entries.push({ config: rg, group: this.buildGroup(rg, this.iscsiPort) });
+    await this.controller.groupAdded(rg.name);
+  }
+
+  /** A group removed at run time (or about to be replaced): stopped here if served, then forgotten. */
+  async removeGroup(name: string): Promise<void> {
+    if (!this.groupConfig(name)) return;
+    await this.controller.retire(name);
+    const i = this.entries.findIndex((e) => e.config.name === name);
+    if (i >= 0) this.entries.splice(i, 1);
+  }
+
+  /** Forgets a volume closed at run time (no group lists it any more). */
+  forgetVolume(volumeId: string): void {
+    const i = this.volumes.findIndex((v) => v.config.id === volumeId);
+    if (i >= 0) this.volumes.splice(i, 1);
+    this.liveStates.delete(volumeId);
+  }
+
   private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): ResourceGroup {
     const o = this.o;
-    const vols = rg.volumes.map((name) => o.volumes.find((v) => v.config.name === name)!);
+    const vols = rg.volumes.map((name) => this.volumes.find((v) => v.config.name === name)!);
     const server = o.server;
     const wildcard = (p: number): boolean => o.config.iscsi.listen.some((l) => { const hp = hostPort(l); return hp.port === p && (hp.host === '0.0.0.0' || hp.host === '::'); });
     const port: TargetServerPort<RgDevice> = {
@@ -215,9 +259,9 @@ export class NodeGroups {
 
   /** The group's standing from its volumes' mirror status. */
   private standing(rg: string): DataStanding {
-    const names = this.o.config.resourceGroups.find((g) => g.name === rg)?.volumes ?? [];
+    const names = this.groupConfig(rg)?.volumes ?? [];
     return groupStanding(names.map((n) => {
-      const v = this.o.volumes.find((x) => x.config.name === n);
+      const v = this.volumes.find((x) => x.config.name === n);
       return v ? this.o.dataStanding(v.mirrored.status()) : 'unknown';
     }));
   }
@@ -255,9 +299,9 @@ export class NodeGroups {
     return {
       moveIn: (rg) => hb.requestMoveIn(rg, 30_000),
       inSync: async (rg) => {
-        const names = this.o.config.resourceGroups.find((g) => g.name === rg)?.volumes ?? [];
+        const names = this.groupConfig(rg)?.volumes ?? [];
         return names.every((n) => {
-          const v = this.o.volumes.find((x) => x.config.name === n);
+          const v = this.volumes.find((x) => x.config.name === n);
           return v !== undefined && this.o.inSync(v.mirrored.status());
         });
       },

@@ -427,9 +427,19 @@ export class TwinsanNode {
   /** One function per reconcile step (planReconcile says which and in what order). */
   private readonly stepHandlers: { readonly [K in ReconcileStepKind]: (step: Extract<ReconcileStep, { kind: K }>) => Promise<void> } = {
     'volume-remove': (s) => this.removeVolume(s.volume),
-    'rg-remove': async (s) => this.restartRequired(`resource group ${s.group.name} deleted`, s.group.name),
-    'rg-add': async (s) => this.restartRequired(`resource group ${s.group.name} created`, s.group.name),
-    'rg-update': async (s) => this.restartRequired(`resource group ${s.group.name} changed`, s.group.name),
+    'rg-remove': async (s) => {
+      await this.groups?.removeGroup(s.group.name);
+      this.events.record('rg-deleted', `resource group ${s.group.name} removed`, s.group.name);
+    },
+    'rg-add': async (s) => {
+      if (this.groups) await this.regroup(s.group.name);
+      else await this.startGroups();
+      this.events.record('rg-created', `resource group ${s.group.name} added`, s.group.name);
+    },
+    'rg-update': async (s) => {
+      await this.regroup(s.group.name);
+      this.events.record('rg-changed', `resource group ${s.group.name} changed (its targets restarted)`, s.group.name);
+    },
     'volume-add': (s) => this.addVolume(s.volume),
     'volume-grow': (s) => this.growVolume(s.volume),
     'access-apply': async (s) => this.applyAccess(s.volume),
@@ -440,6 +450,7 @@ export class TwinsanNode {
 
   private async reconcile(previous: ClusterDocument, next: ClusterDocument): Promise<void> {
     if (this.state !== 'running' && this.state !== 'starting') return;
+    this.effective = effectiveConfig(this.config, next);
     for (const step of planReconcile(previous, next)) {
       const handler = this.stepHandlers[step.kind] as (s: ReconcileStep) => Promise<void>;
       try {
@@ -452,20 +463,24 @@ export class TwinsanNode {
     }
   }
 
-  private restartRequired(what: string, subject: string): void {
-    this.log.warn({ subject }, `${what}: resource-group changes take effect when the node restarts`);
-    this.events.record('restart-required', `${what}: takes effect when ${this.config.nodeId} restarts`, subject);
+  /**
+   * Rebuilds a group from the current configuration: stopped here (if served) and added again with
+   * its volumes, so the node that should serve it starts it again (its initiators reconnect).
+   */
+  private async regroup(name: string): Promise<void> {
+    const groups = this.groups;
+    if (!groups) return;
+    await groups.removeGroup(name);
+    const config = this.effective.resourceGroups.find((g) => g.name === name);
+    if (config) await groups.addGroup(config, this.volumes.filter((v) => v.config.resourceGroup === name));
   }
 
   private async addVolume(v: ClusterVolume): Promise<void> {
     if (this.volumes.some((x) => x.config.id === v.id)) return;
     const config = volumeConfigOf(this.config, v);
     const open = await this.openVolume(config);
-    if (v.resourceGroup !== null) {
-      this.restartRequired(`volume ${v.name} of resource group ${v.resourceGroup} created`, v.name);
-      return;
-    }
-    if (v.owner === this.config.nodeId) await this.serveVolume(open);
+    if (v.resourceGroup !== null) await this.regroup(v.resourceGroup);
+    else if (v.owner === this.config.nodeId) await this.serveVolume(open);
     this.events.record('volume-created', `volume ${v.name} open (${open.mirrored.role})`, v.name);
   }
 
@@ -480,6 +495,10 @@ export class TwinsanNode {
     }
     this.lus.delete(v.id);
     this.volumes.splice(i, 1);
+    if (v.resourceGroup !== null) {
+      await this.regroup(v.resourceGroup);
+      this.groups?.forgetVolume(v.id);
+    }
     await open.mirrored.close();
     this.io.forget(v.name);
     const backing = open.config.backing;

@@ -1,0 +1,117 @@
+/**
+ * NodeGroups at run time (the cluster configuration adds and removes
+ * resource groups): a group added on its preferred node starts serving its
+ * volume's target at its alias IP (on an interface the alias manager was
+ * not told of at start), and a removed group stops: target and alias gone.
+ * Fake mirror volumes and fake alias backends; a real IscsiServer.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBackingStore } from '../../../src/block';
+import { AliasIpManager } from '../../../src/alias-ip';
+import { NodeGroups, type OpenGroupVolume } from '../../../src/resource-groups';
+import { ownerAluaGroups, pairLayout, parseNodeConfig, type VolumeConfig } from '../../../src/resource-groups/node';
+import { IscsiServer } from '../../../src/target/iscsi';
+import { FakeAddresses, FakeLink } from '../alias-ip/fakes';
+
+const silent = pino({ level: process.env['TWINSAN_TEST_LOG'] ?? 'silent' });
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'twinsan-node-groups-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+function fakeVolume(config: VolumeConfig): OpenGroupVolume {
+  let role: 'primary' | 'secondary' = 'secondary';
+  const store = new MemoryBackingStore(config.sizeBytes, { thin: true });
+  const mirrored = {
+    volumeId: config.id,
+    get role() {
+      return role;
+    },
+    store,
+    status: () => ({ replication: 'in-sync', consistent: true }),
+    replicateScsiState: async () => undefined,
+    onScsiState: () => () => undefined,
+    verify: async () => ({ regionsChecked: 0, differing: [], resynced: false }),
+    grow: (size: number) => store.resize(size),
+    close: async () => undefined,
+    promote: async () => {
+      role = 'primary';
+    },
+    demote: async () => {
+      role = 'secondary';
+    },
+  };
+  return { config, mirrored, log: silent };
+}
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('NodeGroups at run time', () => {
+  it('adds a group on its preferred node (it serves its alias IP and target) and removes it again', async () => {
+    const config = await parseNodeConfig({
+      nodeId: 'a',
+      clusterId: 'unit',
+      dataDir: dir,
+      // A wildcard portal: the group's targets need no listener of their own at the (fake) alias address.
+      iscsi: { listen: ['0.0.0.0:25980'] },
+      peer: { nodeId: 'b', secret: 'sixteen bytes at least', links: [{ local: '127.0.0.1:25981', peer: '127.0.0.1:25982' }, { local: '127.0.0.1:25983', peer: '127.0.0.1:25984' }] },
+      volumes: [],
+    });
+    const addresses = new FakeAddresses(['eth1', 'eth9']);
+    const aliases = new AliasIpManager({ interfaces: ['eth1'], addressBackend: addresses, link: new FakeLink(), logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } });
+    const server = new IscsiServer({ log: silent });
+    const layout = pairLayout('a', 'b');
+    const groups = new NodeGroups({
+      config,
+      log: silent,
+      server,
+      volumes: [],
+      alua: ownerAluaGroups(layout, { local: 1, peer: 2 }),
+      mirrorPeerState: () => 'down',
+      witness: { mode: 'no-witness', witness: null },
+      inSync: () => true,
+      dataStanding: () => 'current',
+      aliases,
+    });
+    await groups.start();
+    try {
+      const volume = fakeVolume({
+        id: '5d1c0f0e-1111-4a2b-9c3d-000000000001',
+        name: 'rv1',
+        iqn: 'iqn.2026-11.io.twinsan.unit:rv1',
+        sizeBytes: 1 << 20,
+        thin: true,
+        blockSize: 512,
+        physicalBlockSize: 512,
+        owner: 'a',
+        resourceGroup: 'rg9',
+        backing: path.join(dir, 'rv1.img'),
+      });
+      await groups.addGroup({ name: 'rg9', preferredNode: 'a', aliasIps: [{ address: '198.18.9.9', prefix: 24, interface: 'eth9' }], volumes: ['rv1'], failback: 'auto' }, [volume]);
+      await waitFor(() => groups.controller.status().find((g) => g.name === 'rg9')?.state === 'serving', 'rg9 serving');
+      expect(addresses.addresses('eth9')).toContain('198.18.9.9/24');
+      expect(server.listTargets().find((t) => t.name === 'iqn.2026-11.io.twinsan.unit:rv1')?.portals).toEqual(['198.18.9.9']);
+      expect(volume.mirrored.role).toBe('primary');
+
+      await groups.removeGroup('rg9');
+      expect(groups.controller.status().map((g) => g.name)).toEqual([]);
+      expect(addresses.addresses('eth9')).toEqual([]);
+      expect(server.listTargets()).toEqual([]);
+      expect(volume.mirrored.role).toBe('secondary');
+    } finally {
+      await groups.close();
+      await server.close();
+    }
+  });
+});
