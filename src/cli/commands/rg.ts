@@ -21,7 +21,9 @@ const IFACE = /^[^\s/]{1,15}$/;
 export function parseAlias(value: string): AliasIp {
   const m = /^([^/@\s]+)\/(\d{1,3})@(.+)$/.exec(value);
   if (!m) throw new InvalidArgumentError(`"${value}" is not ADDRESS/PREFIX@INTERFACE (e.g. 198.18.0.50/24@eth1)`);
-  const [, address, prefixText, iface] = m as unknown as [string, string, string, string];
+  const address = m[1]!;
+  const prefixText = m[2]!;
+  const iface = m[3]!;
   const family = isIP(address);
   if (family === 0) throw new InvalidArgumentError(`"${address}" in "${value}" is not an IPv4 or IPv6 address`);
   const prefix = Number(prefixText);
