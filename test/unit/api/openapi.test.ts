@@ -68,7 +68,7 @@ describe('OpenAPI document', () => {
       }
     }
     expect(doc.paths['/api/v1/volumes']!['post']!.requestBody!.content['application/json']!.schema).toMatchObject({
-      required: ['name', 'sizeBytes', 'thin', 'resourceGroup'],
+      required: ['name', 'sizeBytes', 'thin'],
       additionalProperties: false,
     });
   });
