@@ -14,6 +14,8 @@ const MAX_QUEUED_BYTES = 1 << 20;
 const KEEPALIVE_MS = 15_000;
 /** Missed events are replayed in pages of this many. */
 const REPLAY_PAGE = 1000;
+/** Live events held while a backlog is replayed; past this the stream ends rather than grow. */
+const MAX_HELD_EVENTS = 10_000;
 /** Open streams per app; more are refused (each holds a subscription and a socket). */
 export const MAX_EVENT_STREAMS = 64;
 
@@ -78,8 +80,12 @@ export async function streamEvents(
     }
   };
   const unsubscribe = control.subscribe((event) => {
-    if (held !== null) held.push(event);
-    else send(event);
+    if (held === null) send(event);
+    else if (held.length < MAX_HELD_EVENTS) held.push(event);
+    else {
+      request.log.warn({ held: held.length }, 'events arrive faster than the backlog replays; closing the stream (the client reconnects from its last id)');
+      end();
+    }
   });
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
   keepalive.unref();
