@@ -59,6 +59,8 @@ export interface NodeGroupsOptions {
   readonly aliases?: AliasIpManager;
   /** Completes a group volume's target before it is served: its access rules (ACL, CHAP) and an I/O-metering device. */
   readonly decorateTarget?: (volume: VolumeConfig, target: IscsiTarget) => IscsiTarget;
+  /** True while automatic failback must wait (the preferred node, the peer, is in maintenance). */
+  readonly holdFailback?: () => boolean;
   /** Told of each LU built for a group volume (the node signals capacity changes to it). */
   readonly onLogicalUnit?: (volumeId: string, lu: LogicalUnit) => void;
 }
@@ -341,7 +343,7 @@ export class NodeGroups {
     const failbackEvery = Math.max(1, Math.round(1000 / this.o.config.heartbeat.intervalMs));
     this.retry = setInterval(() => {
       if (this.watch.state !== 'alive' || this.controller.hasPendingStart()) void this.controller.evaluateAll();
-      else if (++ticks % failbackEvery === 0) void this.controller.autoFailback();
+      else if (++ticks % failbackEvery === 0 && !this.o.holdFailback?.()) void this.controller.autoFailback();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();
   }

@@ -98,6 +98,9 @@ export function lunUrl(listen: string, iqn: string): string {
   return `iscsi://${host}:${hp.port}/${iqn}/0`;
 }
 
+/** How often a cluster configuration the peer has not confirmed is offered again. */
+const SYNC_RETRY_MS = 2_000;
+
 export interface OpenVolume {
   readonly config: VolumeConfig;
   readonly mirrored: MirroredVolumePort;
@@ -321,6 +324,8 @@ export class TwinsanNode {
       alua: ownerAluaGroups(this.layout, { local: c.iscsi.relativeTargetPortId, peer: c.peer.relativeTargetPortId }),
       decorateTarget: (v, t) => this.decorate(v, t),
       onLogicalUnit: (id, lu) => this.lus.set(id, lu),
+      // A peer in maintenance was evacuated on purpose: its groups go back when it leaves maintenance.
+      holdFailback: () => this.store?.document.nodes.find((n) => n.id === this.config.peer.nodeId)?.maintenance === true,
       mirrorPeerState: () => this.mirror?.peerState,
       inSync: this.deps.inSync,
       dataStanding: this.deps.dataStanding,
@@ -422,6 +427,12 @@ export class TwinsanNode {
       }),
     );
     if (mirror.peerState === 'up') void this.sync.push();
+    // A push that failed (the peer restarted mid-request, a timeout) is tried again until both hold the same version.
+    const retry = setInterval(() => {
+      if (this.sync?.status().state === 'pending') void this.sync.push();
+    }, SYNC_RETRY_MS);
+    retry.unref();
+    this.unsubscribe.push(() => clearInterval(retry));
   }
 
   /** One function per reconcile step (planReconcile says which and in what order). */

@@ -179,6 +179,63 @@ describe('TwinsanNode', () => {
   });
 });
 
+describe('TwinsanNode reconciles the cluster configuration', () => {
+  it('opens, serves with access rules, grows and deletes a volume as the document changes', async () => {
+    const c = await config();
+    const { factory, fake } = fakeMirror();
+    const node = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
+    running.push(node);
+    await node.start();
+    const V3 = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+    const iqn = 'iqn.2026-11.io.twinsan.unit:v3';
+    const base = { id: V3, name: 'v3', iqn, thin: true, blockSize: 512 as const, physicalBlockSize: 512, resourceGroup: null, access: { allowedInitiators: null, chap: null, mutualChap: null } };
+    // Owned by the peer: opened secondary here, not served.
+    await node.cluster().apply({ kind: 'volume-create', volume: { ...base, sizeBytes: 1 << 20, owner: 'a' } });
+    await node.reconciled();
+    expect(fake.opened.at(-1)).toMatchObject({ volumeId: V3, role: 'secondary', create: true, backingPath: path.join(c.dataDir, 'v3.img') });
+    expect(node.targets().some((t) => t.volumeId === V3)).toBe(false);
+    await node.cluster().apply({ kind: 'volume-delete', name: 'v3' });
+    await node.reconciled();
+    expect(fake.events.at(-1)).toBe(`volume close ${V3}`);
+
+    // Owned here: opened primary and served, with its access rules applied live.
+    await node.cluster().apply({ kind: 'volume-create', volume: { ...base, name: 'v4', iqn: `${iqn}4`, sizeBytes: 1 << 20, owner: 'b' } });
+    await node.reconciled();
+    expect(fake.opened.at(-1)).toMatchObject({ volumeId: V3, role: 'primary' });
+    expect(node.targets().map((t) => t.name)).toContain('v4');
+    const target = () => node.iscsiServer().listTargets().find((t) => t.name === `${iqn}4`)!;
+    expect(target()).toMatchObject({ allowedInitiators: null });
+    expect(target().chap).toBeUndefined();
+    await node.cluster().apply({ kind: 'access-update', name: 'v4', allowedInitiators: ['iqn.2026-11.io.example:host1'], chap: { user: 'u1', secret: 'twelve bytes!' } });
+    await node.reconciled();
+    expect(target()).toMatchObject({ allowedInitiators: ['iqn.2026-11.io.example:host1'], chap: { user: 'u1', secret: 'twelve bytes!' } });
+
+    await node.cluster().apply({ kind: 'volume-grow', name: 'v4', sizeBytes: 4 << 20 });
+    await node.reconciled();
+    expect(node.openVolumes().find((v) => v.config.id === V3)!.mirrored.store.sizeBytes).toBe(4 << 20);
+    expect(node.events.after(0, 100).map((e) => e.kind)).toEqual(expect.arrayContaining(['volume-created', 'volume-deleted', 'access-changed', 'volume-grown']));
+
+    await node.cluster().apply({ kind: 'volume-delete', name: 'v4' });
+    await node.reconciled();
+    expect(node.iscsiServer().listTargets().some((t) => t.name === `${iqn}4`)).toBe(false);
+    expect(node.openVolumes().some((v) => v.config.id === V3)).toBe(false);
+  });
+
+  it('serves the document\'s volumes after a restart, not the config file\'s alone', async () => {
+    const c = await config();
+    const { factory } = fakeMirror();
+    const first = new TwinsanNode(c, { log: silent, createMirror: factory, inSync: () => true, dataStanding: () => 'current' });
+    await first.start();
+    await first.cluster().apply({ kind: 'volume-delete', name: 'v1' });
+    await first.close();
+    const second = new TwinsanNode(c, { log: silent, createMirror: fakeMirror().factory, inSync: () => true, dataStanding: () => 'current' });
+    running.push(second);
+    await second.start();
+    expect(second.status().volumes.map((v) => v.name)).toEqual(['v2']);
+    expect(second.cluster().document.version).toBe(2);
+  });
+});
+
 describe('pair layout', () => {
   it('puts the node whose id sorts first at position 1, the same on both nodes', () => {
     expect(pairLayout('node-a', 'node-b')).toEqual({ local: { nodeId: 'node-a', position: 1 }, peer: { nodeId: 'node-b', position: 2 } });
