@@ -11,7 +11,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LabNodeId, isLabNodeId } from './plan';
+import { LabNodeId, checkPrefix, isLabNodeId, namespacesOf } from './plan';
 
 export const LAB_FILE = 'lab.json';
 export const STATE_FILE = 'lab-state.json';
@@ -94,6 +94,12 @@ export async function readState(dir: string): Promise<LabState | null> {
     !s.files.every((f) => typeof f === 'string' && !path.isAbsolute(f) && !f.split(/[\\/]/).includes('..'))
   ) {
     throw new Error(`${file}: not a lab state file (prefix, dirCreated, namespaces, files)`);
+  }
+  // down deletes what is listed: only the namespaces a lab with this prefix makes.
+  const own = Object.values(namespacesOf(s.prefix));
+  const foreign = s.namespaces.filter((n) => !own.includes(n));
+  if (checkPrefix(s.prefix) !== null || foreign.length > 0) {
+    throw new Error(`${file}: not a lab state file (namespaces ${foreign.join(', ')} are not those of a lab with prefix "${s.prefix}")`);
   }
   return s as LabState;
 }
