@@ -93,6 +93,17 @@ describe('twinsan lab: failover rounds', () => {
       const [link] = await LabNamespace.existing(n.netns).ipJson<{ address: string }[]>('link', 'show', 'dev', 'eth1');
       expect(n.frontMac).toBe(link!.address);
       expect((await lab().view(n.id))?.state).toBe('running');
+      // The REST API on the front-end address takes the token lab.json gives, and nothing else.
+      expect(n.api).toMatch(new RegExp(`^http://${n.frontIp.replace(/\./g, '\\.')}:\\d+$`));
+      expect(n.token).toBe((await readFile(n.tokenFile, 'utf8')).trim());
+      const groups = await lab().api(n.id).get('/api/v1/resource-groups');
+      expect(groups.status).toBe(200);
+      expect((JSON.parse(groups.body) as { name: string; owner: string }[]).map((g) => [g.name, g.owner])).toEqual([
+        ['rg-a', 'a'],
+        ['rg-b', 'b'],
+      ]);
+      const refused = await lab().client().exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${n.api}/api/v1/resource-groups`], { allowFailure: true });
+      expect(refused.stdout).toBe('401');
       expect(n.volumes.map((v) => v.name)).toEqual(['va', 'vb']);
       for (const v of n.volumes) expect((await stat(v.backing)).isFile()).toBe(true);
     }

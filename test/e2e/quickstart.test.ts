@@ -122,6 +122,11 @@ describe('npm start', () => {
     expect(io.stdout).not.toMatch(/Pattern verification failed/);
     const inq = await exec('iscsi-inq', [urlB!], { timeoutMs: 30_000 });
     expect(inq.stdout).toMatch(/Peripheral Device Type/i);
+    // The REST API command it printed works as printed (from the repository, where npm start runs).
+    const apiLine = /the REST API: node (\S+) (status .*)$/m.exec(out);
+    expect(apiLine, out).not.toBeNull();
+    const status = await exec(process.execPath, [path.resolve(REPO, apiLine![1]!), ...apiLine![2]!.split(' ')], { timeoutMs: 30_000 });
+    expect(status.stdout).toMatch(/v-a/);
 
     expect(await interrupt(run)).toBe('SIGINT');
     await expectNothingLeft(run, pids);

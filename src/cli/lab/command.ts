@@ -51,8 +51,12 @@ export function labSummary(lab: LabFile, dir: string): string {
     `  kill -9 ${owner.pid}`,
     `then bring node ${owner.id} back (it resyncs and stays standby; failback is manual):`,
     `  ${twinsanCommand('lab', 'start-node', '--dir', dir, owner.id)}`,
-    `node status: ip netns exec ${owner.netns} curl -s ${owner.status}/status`,
-    `REST API: ip netns exec ${lab.client.netns} curl -s -H "Authorization: Bearer $(cat ${path.join(dir, `node-${owner.id}.token`)})" ${owner.api}/api/v1/resource-groups`,
+    `  ip netns exec ${lab.client.netns} ${twinsanCommand('rg', 'failback', rgA.name, '--api', owner.api, '--token-file', owner.tokenFile)}`,
+    '',
+    `the REST API of each node, from the client namespace (tokens in ${lab.nodes.map((n) => n.tokenFile).join(', ')}):`,
+    `  ip netns exec ${lab.client.netns} ${twinsanCommand('rg', 'list', '--api', owner.api, '--token-file', owner.tokenFile)}`,
+    `  ip netns exec ${lab.client.netns} curl -s -H "Authorization: Bearer $(cat ${owner.tokenFile})" ${owner.api}/api/v1/resource-groups`,
+    `a node's own view: ip netns exec ${owner.netns} curl -s ${owner.status}/status`,
     `take it all down: ${twinsanCommand('lab', 'down', '--dir', dir)}`,
   );
   return `${lines.join('\n')}\n`;

@@ -29,8 +29,10 @@ export interface LabNodeEntry {
   readonly pid: number;
   /** Base URL of the node's REST API (/api/v1/...), on its front-end address: reachable from the client namespace and the peer. */
   readonly api: string;
-  /** Bearer token for `api` (also in the node's api.tokenFile); null when the API takes none. */
+  /** Bearer token for `api`; null when the API takes none. */
   readonly token: string | null;
+  /** The node's api.tokenFile, holding `token` (mode 0600), for `twinsan --token-file`. */
+  readonly tokenFile: string;
   /** Base URL of the node's status endpoint (GET /status, no token), reachable inside its namespace only (`ip netns exec NETNS ...`). */
   readonly status: string;
   /** MAC of the node's front-end interface (eth1), lower case. */

@@ -209,7 +209,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
     log(`node ${id}: ${[process.execPath, TWINSAN_BIN, 'node', 'start', '--config', nodeConfigFile(dir, id)].join(' ')} in ${names[id]}`);
     started[id] = startNode(names[id], nodeConfigFile(dir, id), nodeLogFile(dir, id));
   }
-  const apis = { a: new LabNodeApi(agentOf.a, statusUrl(), null), b: new LabNodeApi(agentOf.b, statusUrl(), null) };
+  const apis = { a: new LabNodeApi(agentOf.a, statusUrl(), restApiUrl('a'), tokens.a), b: new LabNodeApi(agentOf.b, statusUrl(), restApiUrl('b'), tokens.b) };
   log('waiting until rg-a is served by a, rg-b by b, and both volumes are in sync');
   await waitFor('both resource groups serving and both volumes in sync', o.readyTimeoutMs ?? 120_000, o.signal, async () => {
     for (const id of LAB_NODE_IDS) {
@@ -235,6 +235,7 @@ async function buildLab(dir: string, o: UpOptions, recorder: StateRecorder, agen
       pid: started[id].pid,
       api: restApiUrl(id),
       token: tokens[id],
+      tokenFile: nodeTokenFile(dir, id),
       status: statusUrl(),
       frontMac: ns.mac,
       frontIp: FRONT_ADDRESSES[id],
@@ -343,7 +344,7 @@ export async function labStartNode(dirArg: string, id: string, o: StartNodeOptio
   o.log?.(`node ${id} started (pid ${pid}); waiting until it runs`);
   const agent = NamespaceAgent.start(entry.netns);
   try {
-    const api = new LabNodeApi(agent, entry.status, null);
+    const api = new LabNodeApi(agent, entry.status, entry.api, entry.token);
     await waitFor(`node ${id} to run`, o.readyTimeoutMs ?? 60_000, undefined, async () => {
       if (!node.running()) throw new Error(`node ${id} exited (see ${entry.log})${await logTails(dir)}`);
       return (await api.view())?.state === 'running';

@@ -17,8 +17,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseSize } from '../parse';
-import { checkPrefix, labDown, labSummary, labUp } from '../lab';
-import { DEFAULT_BASE_PORT, LoopbackPair, checkBasePort } from './loopback-pair';
+import { checkPrefix, labDown, labSummary, labUp, twinsanCommand } from '../lab';
+import { DEFAULT_BASE_PORT, LAST_PORT_OFFSET, LoopbackPair, checkBasePort } from './loopback-pair';
 
 export const QUICKSTART_MODES = ['auto', 'lab', 'loopback'] as const;
 export type QuickstartMode = (typeof QUICKSTART_MODES)[number];
@@ -121,7 +121,7 @@ async function runLab(dir: string, o: QuickstartOptions, signal: AbortSignal, st
 
 async function runLoopback(dir: string, o: QuickstartOptions, signal: AbortSignal, stopped: Promise<NodeJS.Signals>): Promise<void> {
   const basePort = o.basePort ?? DEFAULT_BASE_PORT;
-  say(`${isRoot() ? 'loopback mode' : 'not root'}: two nodes on 127.0.0.1 (ports ${basePort}-${basePort + 21}), data in ${dir}`);
+  say(`${isRoot() ? 'loopback mode' : 'not root'}: two nodes on 127.0.0.1 (ports ${basePort}-${basePort + LAST_PORT_OFFSET}), data in ${dir}`);
   const pair = await LoopbackPair.start({
     dir,
     basePort,
@@ -143,7 +143,8 @@ async function runLoopback(dir: string, o: QuickstartOptions, signal: AbortSigna
       'log in:',
       `  iscsi-inq ${a!.url}`,
       `  qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'read -P 0x5a 0 1M' ${a!.url}`,
-      `node status: curl -s ${a!.statusUrl}`,
+      `the REST API: ${twinsanCommand('status', '--api', a!.api, '--token-file', a!.tokenFile)}`,
+      `a node's own view: curl -s ${a!.statusUrl}`,
       '',
       'note: alias IPs and the failover of addresses need root (network namespaces, ip addr, gratuitous ARP);',
       'run `sudo npm start` for the two-node lab, where `kill -9 <pid>` of a node fails its resource group over.',
@@ -183,7 +184,7 @@ export function quickstartCommand(): Command {
     .description('a working pair on this machine until Ctrl-C: the failover lab as root, else two nodes on 127.0.0.1 (what `npm start` runs)')
     .option('--mode <mode>', `${QUICKSTART_MODES.join(' | ')} (default auto: lab as root, loopback otherwise; env TWINSAN_QUICKSTART_MODE)`, parseMode)
     .option('--prefix <prefix>', 'lab mode: namespace name prefix (default tw)', parsePrefix)
-    .option('--base-port <port>', `loopback mode: first of the 22 ports the pair uses (default ${DEFAULT_BASE_PORT})`, parseBasePort)
+    .option('--base-port <port>', `loopback mode: the pair uses this port and up to ${LAST_PORT_OFFSET} above it (default ${DEFAULT_BASE_PORT})`, parseBasePort)
     .option('--size <bytes>', `size of each volume (default ${DEFAULT_SIZE / 1024 / 1024} MiB)`, parseSize)
     .action(async (opts: { mode?: QuickstartMode; prefix?: string; basePort?: number; size?: number }) => {
       await runQuickstart({

@@ -5,7 +5,8 @@
  * mirroring as the lab but no resource groups (alias IPs need root).
  *
  * Ports, from a base P: iSCSI P (a) and P+1 (b); replication links P+10,
- * P+11 (a) and P+12, P+13 (b); status endpoints P+20 (a) and P+21 (b).
+ * P+11 (a) and P+12, P+13 (b); status endpoints P+20 (a) and P+21 (b); REST
+ * APIs P+30 (a) and P+31 (b), each with its token in <dataDir>/api.token.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -16,6 +17,8 @@ import { ConfigError, parseNodeConfig } from '../../resource-groups';
 import { TWINSAN_BIN } from '../lab';
 
 export const DEFAULT_BASE_PORT = 13260;
+/** The highest port the pair uses is the base + this. */
+export const LAST_PORT_OFFSET = 31;
 const IQN_BASE = 'iqn.2026-11.io.twinsan.quickstart';
 const NODES = ['a', 'b'] as const;
 type PairNodeId = (typeof NODES)[number];
@@ -24,6 +27,9 @@ export interface LoopbackNode {
   readonly id: PairNodeId;
   readonly pid: number;
   readonly statusUrl: string;
+  /** The REST API's base URL and the file holding its token. */
+  readonly api: string;
+  readonly tokenFile: string;
   readonly log: string;
   /** iscsi:// URL of the volume this node serves. */
   readonly url: string;
@@ -42,15 +48,18 @@ interface Ports {
   readonly iscsi: number;
   readonly links: readonly [number, number];
   readonly status: number;
+  readonly api: number;
 }
 
 function portsOf(base: number, id: PairNodeId): Ports {
   const i = id === 'a' ? 0 : 1;
-  return { iscsi: base + i, links: [base + 10 + 2 * i, base + 11 + 2 * i], status: base + 20 + i };
+  return { iscsi: base + i, links: [base + 10 + 2 * i, base + 11 + 2 * i], status: base + 20 + i, api: base + 30 + i };
 }
 
 export function checkBasePort(base: number): string | null {
-  return Number.isInteger(base) && base >= 1024 && base + 21 <= 65535 ? null : `base port ${base} must be 1024..65514 (the pair uses it and the 21 ports above)`;
+  return Number.isInteger(base) && base >= 1024 && base + LAST_PORT_OFFSET <= 65535
+    ? null
+    : `base port ${base} must be 1024..${65535 - LAST_PORT_OFFSET} (the pair uses ports up to ${LAST_PORT_OFFSET} above it)`;
 }
 
 function nodeConfig(id: PairNodeId, o: LoopbackPairOptions, secretFile: string, volumeIds: Readonly<Record<PairNodeId, string>>): Record<string, unknown> {
@@ -69,6 +78,7 @@ function nodeConfig(id: PairNodeId, o: LoopbackPairOptions, secretFile: string, 
     },
     volumes: NODES.map((owner) => ({ id: volumeIds[owner], name: `v-${owner}`, iqn: `${IQN_BASE}:v-${owner}`, sizeBytes: o.volumeSizeBytes, thin: true, owner })),
     status: { listen: `127.0.0.1:${mine.status}` },
+    api: { listen: `127.0.0.1:${mine.api}` },
     log: { level: 'info' },
   };
 }
@@ -115,6 +125,8 @@ export class LoopbackPair {
           id,
           pid: child.pid,
           statusUrl: `http://127.0.0.1:${ports.status}/status`,
+          api: `http://127.0.0.1:${ports.api}`,
+          tokenFile: path.join(o.dir, `node-${id}`, 'api.token'),
           log,
           url: `iscsi://127.0.0.1:${ports.iscsi}/${IQN_BASE}:v-${id}/0`,
           volume: `v-${id}`,
@@ -135,7 +147,7 @@ export class LoopbackPair {
       const dead = this.nodes.find((_, i) => this.children[i]!.exitCode !== null || this.children[i]!.signalCode !== null);
       if (dead) throw new Error(`node ${dead.id} exited (see ${dead.log})`);
       const views = await Promise.all(this.nodes.map((n) => status(n.statusUrl)));
-      if (views.every((v) => v?.state === 'running' && v.inSync === true)) return;
+      if (views.every((v) => v?.state === 'running' && v.inSync === true) && (await Promise.all(this.nodes.map((n) => apiUp(n.api)))).every(Boolean)) return;
       if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(ms / 1000)} s waiting for both nodes to run in sync (logs: ${this.nodes.map((n) => n.log).join(', ')})`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -153,6 +165,14 @@ export class LoopbackPair {
   /** Resolves when a node process ends (by itself or killed from outside) with its id and exit. */
   onExit(cb: (id: string, code: number | null, signal: NodeJS.Signals | null) => void): void {
     this.children.forEach((c, i) => c.once('exit', (code, signal) => cb(this.nodes[i]!.id, code, signal)));
+  }
+}
+
+async function apiUp(base: string): Promise<boolean> {
+  try {
+    return (await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
   }
 }
 

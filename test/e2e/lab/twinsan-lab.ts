@@ -81,7 +81,7 @@ export class LabHandle {
 
   api(id: string): LabNodeApi {
     const n = this.node(id);
-    return new LabNodeApi(this.agent(n.netns), n.status, null);
+    return new LabNodeApi(this.agent(n.netns), n.status, n.api, n.token);
   }
 
   view(id: string): Promise<NodeView | null> {
