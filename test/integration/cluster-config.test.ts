@@ -2,6 +2,8 @@
  * The pair-wide cluster configuration with two `twinsan node` processes on
  * loopback (ports from 25000-25999), each serving the REST API:
  *
+ *   - the pair is formed through node a's API (POST /pair): both report it
+ *     paired, with both nodes' API addresses;
  *   - a volume created through node b's API (served by node a, no resource
  *     group) appears on both nodes, is mirrored, and node a serves it
  *     (qemu-io writes and reads through it);
@@ -209,6 +211,13 @@ beforeAll(() => {
 describe('cluster configuration across the pair', () => {
   it('a volume created on node b appears on both nodes, node a serves it, it grows online, and a change made while a was down reaches it', async () => {
     const pair = await startPair();
+    // Form the pair through node a's API: both nodes then report it paired, with both API addresses.
+    expect((await pair.call<{ state: string }>('a', 'GET', '/api/v1/pair')).body.state).toBe('unpaired');
+    const formed = await pair.call<{ state: string; peer: { id: string; api: string | null } | null }>('a', 'POST', '/api/v1/pair', { peerApi: pair.b.api });
+    expect(formed.status, JSON.stringify(formed.body)).toBeLessThan(300);
+    expect(formed.body).toMatchObject({ state: 'paired', peer: { id: 'b', api: pair.b.api } });
+    const onB = await pair.call<{ state: string; peer: { id: string; api: string | null } }>('b', 'GET', '/api/v1/pair');
+    expect(onB.body).toMatchObject({ state: 'paired', peer: { id: 'a', api: pair.a.api } });
     const started = performance.now();
     const created = await pair.call<VolumeView>('b', 'POST', '/api/v1/volumes', { name: 'cv1', sizeBytes: 32 * MiB, thin: true, owner: 'a' });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -223,6 +232,8 @@ describe('cluster configuration across the pair', () => {
     // Node a's API shows the same volume.
     const onA = await pair.call<VolumeView>('a', 'GET', '/api/v1/volumes/cv1');
     expect(onA.body).toMatchObject({ name: 'cv1', owner: 'a' });
+    const events = await pair.call<readonly { kind: string; message: string }[]>('a', 'GET', '/api/v1/events?after=0&limit=100');
+    expect(events.body.map((e) => e.kind)).toEqual(expect.arrayContaining(['config-replicated', 'volume-created']));
 
     await bothInSync(pair, 'cv1');
     const io = await qemuIo(url, ['write -P 0x5a 1048576 1048576', 'read -P 0x5a 1048576 1048576']);
