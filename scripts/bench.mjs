@@ -103,6 +103,8 @@ const workloadsWanted = opts.workloads ? opts.workloads.split(',').filter(Boolea
 /* ---------------- workloads ---------------- */
 
 const STRIDE_4K = 4 * KiB * 7919;
+/** USER_HZ, the unit of utime/stime in /proc/<pid>/stat (100 on Linux). */
+const CLOCK_TICKS = 100;
 
 /** One row per workload: how to run it, what to report. `higher` says which way is better. */
 const WORKLOADS = [
@@ -165,10 +167,36 @@ async function miniLatency(t, w) {
   }
 }
 
-async function runWorkload(t, w) {
+function runClient(t, w) {
   if (w.client === 'qemu-img') return qemuBench(t.url, w);
   if (w.client === 'iscsi-perf') return iscsiPerf(t.url, w);
   return miniLatency(t, w);
+}
+
+/** CPU time (user + system, every thread) the process has used, in µs; null when it cannot be read. */
+async function cpuMicros(pid) {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One client run, with the target's CPU time per operation: on a shared
+ * machine the throughput of a run depends on what else ran, its CPU cost
+ * per operation much less.
+ */
+async function runWorkload(t, w) {
+  const before = await cpuMicros(t.pid);
+  const r = await runClient(t, w);
+  const after = await cpuMicros(t.pid);
+  const ops = r.count ?? (r.seconds && w.metric === 'iops' ? r.value * r.seconds : null);
+  if (before !== null && after !== null && ops) r.targetCpuUsPerOp = (after - before) / ops;
+  return r;
 }
 
 /* ---------------- helpers ---------------- */
@@ -229,7 +257,8 @@ async function ioSections(workDir, results) {
         for (const name of targetsWanted) {
           const r = await runWorkload(targets[name], w);
           ((samples[w.id] ??= {})[name] ??= []).push(r);
-          process.stdout.write(`round ${round}/${rounds} ${w.id.padEnd(17)} ${name.padEnd(8)} ${fmt(r.value).padStart(8)} ${w.metric}${r.p99 !== undefined ? ` (p99 ${fmt(r.p99)})` : ''}\n`);
+          const cpu = r.targetCpuUsPerOp !== undefined ? `, target CPU ${fmt(r.targetCpuUsPerOp)} us/op` : '';
+          process.stdout.write(`round ${round}/${rounds} ${w.id.padEnd(17)} ${name.padEnd(8)} ${fmt(r.value).padStart(8)} ${w.metric}${r.p99 !== undefined ? ` (p99 ${fmt(r.p99)})` : ''}${cpu}\n`);
         }
       }
     }
@@ -241,6 +270,7 @@ async function ioSections(workDir, results) {
         row.median[name] = median(s.map((x) => x.value));
         row.samples[name] = s;
         if (s[0].p99 !== undefined) (row.p99Median ??= {})[name] = median(s.map((x) => x.p99));
+        if (s.every((x) => x.targetCpuUsPerOp !== undefined)) (row.cpuUsPerOpMedian ??= {})[name] = median(s.map((x) => x.targetCpuUsPerOp));
       }
       if (row.median.twinsan && row.median.tgt) row.ratio = row.median.twinsan / row.median.tgt;
       results.workloads.push(row);
@@ -328,13 +358,28 @@ async function mirrorSection(workDir, results) {
   }
   const unmirroredTarget = await launchTwinsan({ size, backingPath: await makeBacking(workDir, 'unmirrored.img'), create: false, bin: TWINSAN_BIN });
   const samples = { mirrored: [], unmirrored: [] };
+  // CPU per write of both nodes together (mirrored) and of the one target (unmirrored).
+  const cpu = { mirrored: [], unmirrored: [] };
+  const cpuOf = async (pids) => {
+    let sum = 0;
+    for (const pid of pids) {
+      const us = await cpuMicros(pid);
+      if (us === null) return null;
+      sum += us;
+    }
+    return sum;
+  };
   try {
     for (const url of [mirror.url, unmirroredTarget.url]) await qemuBench(url, { ...w, count: w.count / 4 });
     for (let round = 1; round <= rounds; round++) {
-      for (const [name, url] of [['mirrored', mirror.url], ['unmirrored', unmirroredTarget.url]]) {
+      for (const [name, url, pids] of [['mirrored', mirror.url, mirror.pids], ['unmirrored', unmirroredTarget.url, [unmirroredTarget.pid]]]) {
+        const before = await cpuOf(pids);
         const r = await qemuBench(url, w);
+        const after = await cpuOf(pids);
         samples[name].push(r.value);
-        process.stdout.write(`round ${round}/${rounds} mirror-write-4k-qd32 ${name.padEnd(10)} ${fmt(r.value).padStart(8)} iops\n`);
+        const perOp = before !== null && after !== null ? (after - before) / r.count : null;
+        cpu[name].push(perOp);
+        process.stdout.write(`round ${round}/${rounds} mirror-write-4k-qd32 ${name.padEnd(10)} ${fmt(r.value).padStart(8)} iops${perOp !== null ? `, CPU ${fmt(perOp)} us/op` : ''}\n`);
       }
     }
   } finally {
@@ -343,7 +388,20 @@ async function mirrorSection(workDir, results) {
   }
   const m = median(samples.mirrored);
   const u = median(samples.unmirrored);
-  results.mirror = { workload: 'write-4k-qd32', mirroredIops: m, unmirroredIops: u, ratio: m / u, goal: 0.6, met: m / u >= 0.6, samples };
+  const roundRatios = samples.mirrored.map((x, i) => x / samples.unmirrored[i]);
+  const cpuMedian = (xs) => (xs.every((x) => x !== null) ? median(xs) : null);
+  results.mirror = {
+    workload: 'write-4k-qd32',
+    mirroredIops: m,
+    unmirroredIops: u,
+    ratio: m / u,
+    medianRoundRatio: median(roundRatios),
+    goal: 0.6,
+    met: m / u >= 0.6,
+    samples,
+    cpuUsPerOp: { mirrored: cpu.mirrored, unmirrored: cpu.unmirrored },
+    cpuUsPerOpMedian: { mirrored: cpuMedian(cpu.mirrored), unmirrored: cpuMedian(cpu.unmirrored) },
+  };
 }
 
 /* ---------------- main ---------------- */
@@ -355,6 +413,7 @@ function printTable(results) {
   for (const r of results.workloads) {
     lines.push(`${r.workload.padEnd(18)}${r.metric.padEnd(8)}${fmt(r.median.twinsan).padStart(10)}${fmt(r.median.tgt).padStart(10)}${(r.ratio ? r.ratio.toFixed(2) : '-').padStart(13)}  ${goals[r.workload] ?? ''}`);
     if (r.p99Median) lines.push(`${''.padEnd(18)}${'us p99'.padEnd(8)}${fmt(r.p99Median.twinsan).padStart(10)}${fmt(r.p99Median.tgt).padStart(10)}`);
+    if (r.cpuUsPerOpMedian) lines.push(`${''.padEnd(18)}${'cpu us'.padEnd(8)}${fmt(r.cpuUsPerOpMedian.twinsan).padStart(10)}${fmt(r.cpuUsPerOpMedian.tgt).padStart(10)}  (target CPU per op)`);
   }
   for (const [name, m] of Object.entries(results.rss)) if (m) lines.push(`${name} RSS after the io rounds: ${fmt(m.rssMiB)} MiB (peak ${fmt(m.hwmMiB)} MiB)`);
   if (results.memory) {
@@ -363,7 +422,12 @@ function printTable(results) {
   }
   if (results.mirror) {
     const m = results.mirror;
-    lines.push(m.skipped ? `mirror: skipped (${m.skipped})` : `mirror: 4K QD32 write ${fmt(m.mirroredIops)} IOPS mirrored vs ${fmt(m.unmirroredIops)} unmirrored = ${m.ratio.toFixed(2)} (goal >= 0.6: ${m.met ? 'met' : 'NOT met'})`);
+    lines.push(
+      m.skipped
+        ? `mirror: skipped (${m.skipped})`
+        : `mirror: 4K QD32 write ${fmt(m.mirroredIops)} IOPS mirrored vs ${fmt(m.unmirroredIops)} unmirrored = ${m.ratio.toFixed(2)} (median of per-round ratios ${m.medianRoundRatio.toFixed(2)}; goal >= 0.6: ${m.met ? 'met' : 'NOT met'})` +
+            (m.cpuUsPerOpMedian.mirrored !== null ? `\n        CPU per write: ${fmt(m.cpuUsPerOpMedian.mirrored)} us both nodes mirrored, ${fmt(m.cpuUsPerOpMedian.unmirrored)} us unmirrored` : ''),
+    );
   }
   console.log(lines.join('\n'));
 }

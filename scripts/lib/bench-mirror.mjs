@@ -18,7 +18,7 @@ async function status(port) {
   return res.json();
 }
 
-/** @returns {Promise<{ url: string, stop(): Promise<void> } | { skipped: string }>} */
+/** @returns {Promise<{ url: string, pids: number[], stop(): Promise<void> } | { skipped: string }>} */
 export async function startMirrorBench({ workDir, size, readyTimeoutMs = 180_000 }) {
   const ports = {};
   for (const k of ['iscsiA', 'iscsiB', 'a0', 'a1', 'b0', 'b1', 'statusA', 'statusB']) ports[k] = await freePort(LOOPBACK);
@@ -62,5 +62,5 @@ export async function startMirrorBench({ workDir, size, readyTimeoutMs = 180_000
     await stop();
     return { skipped: `pair did not start: ${err.message.split('\n')[0]}` };
   }
-  return { url: `iscsi://${at(ports.iscsiA)}/${IQN}/0`, stop };
+  return { url: `iscsi://${at(ports.iscsiA)}/${IQN}/0`, pids: daemons.map((d) => d.pid), stop };
 }

@@ -31,7 +31,7 @@ const ALIGN = 64;
 const MIN_POOLED = 32 * 1024;
 const MAX_POOLED = 8 * 1024 * 1024;
 /** Idle pooled buffers kept for reuse, in bytes, over all size classes. */
-const POOL_IDLE_BYTES = 32 * 1024 * 1024;
+const POOL_IDLE_BYTES = 16 * 1024 * 1024;
 
 let slab: Buffer | null = null;
 let used = 0;

@@ -56,10 +56,10 @@ describe('pooled read buffers', () => {
     releaseReadBuffer(y);
   });
 
-  it('keeps at most 32 MiB of idle buffers', () => {
+  it('keeps at most 16 MiB of idle buffers', () => {
     const lent = Array.from({ length: 10 }, () => allocReadBuffer(8 * 1024 * 1024));
     for (const b of lent) releaseReadBuffer(b);
-    expect(pooledIdleBytes()).toBeLessThanOrEqual(32 * 1024 * 1024);
-    expect(pooledIdleBytes()).toBeGreaterThanOrEqual(24 * 1024 * 1024);
+    expect(pooledIdleBytes()).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(pooledIdleBytes()).toBeGreaterThanOrEqual(8 * 1024 * 1024);
   });
 });
