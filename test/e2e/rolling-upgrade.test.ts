@@ -98,11 +98,15 @@ describe('rolling upgrade under load', () => {
       loads.push(load);
     }
     for (const l of loads) await l.more(200);
+    // What happened when, on the clock of the first load (its pauses' atMs), to tell which step a pause belongs to.
+    const marks: string[] = [];
+    const mark = (what: string): void => void marks.push(`${(performance.now() - loads[0]!.spawnedAt).toFixed(0)} ms ${what}`);
 
     const upgrade = async (id: string): Promise<void> => {
       const peer = lab.other(id).id;
       const preferred = lab.lab.resourceGroups.filter((g) => g.preferredNode === id).map((g) => g.name);
       const t0 = performance.now();
+      mark(`POST /nodes/${id}/maintenance`);
       const job = await api!.post<JobView>(id, `/nodes/${id}/maintenance`);
       await api!.waitJob(id, job.id, 120_000).catch(async (err: Error) => {
         throw new Error(`${err.message}${await nodeLogs()}`);
@@ -114,19 +118,25 @@ describe('rolling upgrade under load', () => {
 
       // Stop: SIGTERM, the node closes its target and volumes and exits.
       const pid = lab.node(id).pid;
+      mark(`SIGTERM to node ${id}`);
       process.kill(pid, 'SIGTERM');
       await until(`node ${id} (pid ${pid}) to stop`, 30_000, async () => !(await LabNamespace.existing(lab.node(id).netns).pids()).includes(pid));
+      mark(`node ${id} exited`);
       for (const l of loads) await l.more(100);
 
       // Start as the newer release and wait for the resync.
       const t1 = performance.now();
+      mark(`lab start-node ${id}`);
       await withProtocolCap(null, () => lab.startNode(id));
+      mark(`node ${id} running`);
       await until(`node ${id} back in sync`, 180_000, async () => (await lab.view(id))?.inSync === true && (await lab.view(peer))?.inSync === true);
       const resyncMs = performance.now() - t1;
+      mark(`both in sync`);
       await recordStage(`node ${id} upgraded and resynced`);
 
       // Leave maintenance: its preferred group fails back.
       const t2 = performance.now();
+      mark(`DELETE /nodes/${id}/maintenance`);
       const exit = await api!.del<JobView>(id, `/nodes/${id}/maintenance`);
       const exitJob = await until(`maintenance exit job ${exit.id}`, 180_000, async () => {
         const j = await api!.get<JobView>(id, `/jobs/${exit.id}`);
@@ -146,6 +156,7 @@ describe('rolling upgrade under load', () => {
       expect(owns(await self(peer))).toBe(lab.lab.resourceGroups.filter((g) => g.preferredNode === peer).map((g) => g.name).sort().join(','));
       expect((await self(id)).maintenance).toBe(false);
       const failbackMs = performance.now() - t2;
+      mark(`node ${id} serves ${preferred.join(', ')} again`);
       stages.push(`node ${id}: evacuated in ${evacuateMs.toFixed(0)} ms, back and in sync ${resyncMs.toFixed(0)} ms after start, failed back in ${failbackMs.toFixed(0)} ms through ${failbackPath}`);
       for (const l of loads) await l.more(200);
     };
@@ -156,7 +167,7 @@ describe('rolling upgrade under load', () => {
     const results: [StampedLoad, LoadResult][] = [];
     for (const l of loads) results.push([l, await l.finish()]);
     loads.length = 0;
-    console.log(`rolling upgrade under load (lab ${lab.prefix}):\n  ${stages.join('\n  ')}\n  ${results.map(([l, r]) => describeLoad(`stamped writes through ${l.label}`, r)).join('\n  ')}`);
+    console.log(`rolling upgrade under load (lab ${lab.prefix}):\n  ${stages.join('\n  ')}\n  steps: ${marks.join('; ')}\n  ${results.map(([l, r]) => describeLoad(`stamped writes through ${l.label}`, r)).join('\n  ')}`);
 
     // Release N speaks 1; mixed, the pair runs the older version; both upgraded, the newest.
     expect(negotiated).toEqual([1, 1, 2]);

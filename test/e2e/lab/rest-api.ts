@@ -163,6 +163,8 @@ export class StampedLoad {
   private out = '';
   private err = '';
   readonly proc: LabProcess;
+  /** performance.now() when the load was spawned (its pauses' atMs count from a little after: node's start-up). */
+  readonly spawnedAt = performance.now();
 
   constructor(
     ns: LabNamespace,
