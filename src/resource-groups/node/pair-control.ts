@@ -143,8 +143,9 @@ export class NodePairControl implements PairControl {
         volume: byIqn.get(s.target!) ?? '',
         portal: s.localAddress,
         remote: s.remoteAddress,
+        // One connection per session (this target does not do MC/S).
         connections: 1,
-        since: '',
+        since: s.since,
       }));
   }
 
@@ -158,7 +159,7 @@ export class NodePairControl implements PairControl {
       id: this.nodeId,
       clusterId: this.node.config.clusterId,
       release: this.o.release,
-      state: local?.maintenance ? 'maintenance' : 'up',
+      state: this.node.jobs.list().some((j) => j.kind === 'evacuate' && j.subject === this.nodeId && j.state === 'running') ? 'evacuating' : local?.maintenance ? 'maintenance' : 'up',
       protocol: { min: m.protocolVersions.min, max: m.protocolVersions.max, negotiated: m.negotiatedVersion },
       maintenance: local?.maintenance ?? false,
       owns,

@@ -41,6 +41,8 @@ export interface SessionInfo {
   readonly type: SessionType;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  /** When the session was established (ISO time). */
+  readonly since: string;
 }
 
 export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDirectory {
@@ -54,7 +56,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
   private readonly targets = new Map<string, IscsiTarget>();
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<Connection>();
-  private readonly sessions = new Map<number, { session: Session; conn: Connection }>();
+  private readonly sessions = new Map<number, { session: Session; conn: Connection; since: Date }>();
   private nextConnectionId = 1;
   private nextTsih = 1;
   private stopping = false;
@@ -201,7 +203,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
       group: this,
       log: conn.log.child({ session: tsih, target: target?.name }),
     });
-    this.sessions.set(tsih, { session, conn });
+    this.sessions.set(tsih, { session, conn, since: new Date() });
     return session;
   }
 
@@ -249,7 +251,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
   }
 
   listSessions(): SessionInfo[] {
-    return [...this.sessions.values()].map(({ session, conn }) => ({
+    return [...this.sessions.values()].map(({ session, conn, since }) => ({
       tsih: session.tsih,
       initiatorName: session.initiatorName,
       isid: session.isid.toString('hex'),
@@ -257,6 +259,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
       type: session.type,
       remoteAddress: conn.remoteAddress,
       localAddress: `${conn.localAddress}:${conn.localPort}`,
+      since: since.toISOString(),
     }));
   }
 
