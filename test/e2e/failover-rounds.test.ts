@@ -11,9 +11,11 @@
  * block reads back through the initiator; at the end also from both
  * nodes' copies.
  *
- * Pauses (kill → first acknowledged write, kill → rg-a serving on the
- * survivor, longest gap between acknowledgements) are printed, never
- * asserted. Also: the client sees the survivor's gratuitous ARP for the
+ * Pauses (kill → first acknowledged write in the session, kill → rg-a
+ * serving on the survivor, kill → a fresh login through the alias, longest
+ * gap between acknowledgements) are printed, never asserted. The session's
+ * pause includes libiscsi's reconnect back-off (retries 1 s, then 2 s more,
+ * after the first failed reconnect), the fresh login does not. Also: the client sees the survivor's gratuitous ARP for the
  * alias and its neighbour table follows.
  *
  * Needs root, a fresh build (npm run build:ts), qemu-io, qemu-img,

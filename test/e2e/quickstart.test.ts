@@ -5,7 +5,7 @@
  * process, namespace or temporary file is left.
  *
  * Both modes: the loopback pair (forced with TWINSAN_QUICKSTART_MODE even
- * as root; ports 21300-21321) and, as root, the failover lab with its own
+ * as root; ports 21300-21331) and, as root, the failover lab with its own
  * prefix, where the printed failover command is run and I/O resumes.
  * Each run gets its own TMPDIR, which must be empty afterwards.
  *
