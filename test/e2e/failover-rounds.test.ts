@@ -104,8 +104,7 @@ describe('twinsan lab: failover rounds', () => {
         ['rg-a', 'a'],
         ['rg-b', 'b'],
       ]);
-      const refused = await lab().client().exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${n.api}/api/v1/resource-groups`], { allowFailure: true });
-      expect(refused.stdout).toBe('401');
+      expect((await lab().clientAgent().http(`${n.api}/api/v1/resource-groups`)).status).toBe(401);
       expect(n.volumes.map((v) => v.name)).toEqual(['va', 'vb']);
       for (const v of n.volumes) expect((await stat(v.backing)).isFile()).toBe(true);
     }

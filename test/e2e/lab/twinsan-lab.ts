@@ -70,6 +70,11 @@ export class LabHandle {
     return LabNamespace.existing(this.lab.client.netns);
   }
 
+  /** HTTP and TCP probes from the client namespace. */
+  clientAgent(): NamespaceAgent {
+    return this.agent(this.lab.client.netns);
+  }
+
   private agent(netns: string): NamespaceAgent {
     let a = this.agents.get(netns);
     if (!a) {
