@@ -9,7 +9,7 @@
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,10 +60,14 @@ async function upUntilNodesStarted(dir: string, prefix: string): Promise<{ child
 }
 
 describe('twinsan lab', () => {
-  it('refuses to run without root, and makes nothing', () => {
+  it('refuses to run without root, and makes nothing', async () => {
     const dir = path.join(work, 'not-root');
+    // The process believes it is uid 1000: a real switch to an unprivileged user could not read a
+    // repository cloned where only root may (under /root, as CI does).
+    const notRoot = path.join(work, 'not-root.cjs');
+    await writeFile(notRoot, 'process.getuid = () => 1000;\n');
     for (const args of [['up', '--dir', dir], ['start-node', '--dir', dir, 'a'], ['down', '--dir', dir]]) {
-      const r = spawnSync(process.execPath, [TWINSAN_BIN, 'lab', ...args], { uid: 65534, gid: 65534, encoding: 'utf8', env: labEnv() });
+      const r = spawnSync(process.execPath, ['--require', notRoot, TWINSAN_BIN, 'lab', ...args], { encoding: 'utf8', env: labEnv() });
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`lab ${args[0]} needs root`));
     }
