@@ -36,6 +36,11 @@ export interface LeasePort {
   release(rg: string): Promise<unknown>;
   /** The lease as this node sees it now, and whether the witness answered. */
   view(rg: string): Promise<{ lease: LeaseView; witness: WitnessReach }>;
+  /**
+   * Whether the witness records this node's copy of the group as outdated
+   * (the peer wrote without it). Rejects when the witness cannot be asked.
+   */
+  outdatedHere(rg: string): Promise<boolean>;
 }
 
 export interface PeerPort {
@@ -78,6 +83,8 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
    * been up (otherwise, with both nodes alive again, nobody would serve it).
    */
   private readonly pendingStart = new Map<string, { readonly reason: 'node start' | 'fenced'; rule: string }>();
+  /** The last reason a takeover was refused for an outdated copy, per group (logged once). */
+  private readonly refusals = new Map<string, string>();
   /** An evaluation queued behind a running operation, per group. */
   private readonly queuedEvaluations = new Map<string, Promise<void>>();
   private closed = false;
@@ -176,6 +183,21 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       } catch (err) {
         this.o.log?.info({ rg, err }, `not serving ${rg}: no lease`);
         return;
+      }
+      // The peer recorded that it wrote without us: our copy lacks acknowledged writes. Only the operator may serve it.
+      if (!this.forced.has(rg)) {
+        const outdated = await this.o.lease.outdatedHere(rg).catch(() => null);
+        if (outdated !== false) {
+          const why = outdated
+            ? `not serving ${rg}: the witness records this node's copy as outdated (the peer wrote without it); force the group to serve it anyway`
+            : `not serving ${rg}: cannot ask the witness whether this node's copy is outdated`;
+          // Decided again every tick while the peer is away: say it once per reason.
+          if (this.refusals.get(rg) !== why) this.o.log?.error({ rg }, why);
+          this.refusals.set(rg, why);
+          await this.o.lease.release(rg).catch(() => undefined);
+          return;
+        }
+        this.refusals.delete(rg);
       }
     }
     const t0 = performance.now();
@@ -313,6 +335,7 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
   retire(rg: string): Promise<void> {
     this.pendingStart.delete(rg);
     this.forced.delete(rg);
+    this.refusals.delete(rg);
     return this.serialize(rg, async () => {
       const { group } = this.entry(rg);
       await group.stop();

@@ -19,6 +19,7 @@ import { ResourceGroup } from './group';
 import { FrontEndHeartbeat } from './heartbeat';
 import { LivenessPath, PeerWatch } from './liveness';
 import { PromotableVolume, ServedDevice, TargetServerPort, resourceGroupResources } from './resources';
+import { byeAllowed, outdatedRecordAction } from './outdated';
 import { DataStanding, groupStanding } from './start-rule';
 import { LeaseKeeper, Witness, WitnessMode } from './witness';
 
@@ -104,6 +105,10 @@ export class NodeGroups {
   /** The open volumes of every group (those added at run time too). */
   private readonly volumes: OpenGroupVolume[] = [];
   private readonly iscsiPort: number;
+  /** A round of outdated-record updates is on its way to the witness. */
+  private recording = false;
+  /** Per group, what this node last wrote to the witness's outdated record: 'peer' marked, 'none' cleared. */
+  private readonly outdatedRecorded = new Map<string, 'peer' | 'none'>();
   /**
    * The newest live SCSI state of each volume (by id): what the peer sent
    * while it served the volume, or what this node replicated while it did
@@ -300,14 +305,17 @@ export class NodeGroups {
     });
     return {
       moveIn: (rg) => hb.requestMoveIn(rg, 30_000),
-      inSync: async (rg) => {
-        const names = this.groupConfig(rg)?.volumes ?? [];
-        return names.every((n) => {
-          const v = this.volumes.find((x) => x.config.name === n);
-          return v !== undefined && this.o.inSync(v.mirrored.status());
-        });
-      },
+      inSync: async (rg) => this.groupInSync(rg),
     };
+  }
+
+  /** Every volume of the group in sync with the peer's copy. */
+  private groupInSync(rg: string): boolean {
+    const names = this.groupConfig(rg)?.volumes ?? [];
+    return names.every((n) => {
+      const v = this.volumes.find((x) => x.config.name === n);
+      return v !== undefined && this.o.inSync(v.mirrored.status());
+    });
   }
 
   private leasePort(keeper: LeaseKeeper, witness: Witness): LeasePort {
@@ -316,6 +324,7 @@ export class NodeGroups {
       acquire: (rg) => keeper.acquire(rg),
       acquireWait: (rg, timeoutMs) => keeper.waitAndAcquire(rg, { timeoutMs }),
       release: (rg) => keeper.release(rg),
+      outdatedHere: async (rg) => (await withTimeout(witness.outdated(rg), 500)) === nodeId,
       view: async (rg) => {
         const st = keeper.status(rg);
         if (st?.state === 'held' && keeper.canServe(rg)) return { lease: 'ours', witness: st.failures === 0 ? 'reachable' : 'unreachable' };
@@ -342,10 +351,53 @@ export class NodeGroups {
     let ticks = 0;
     const failbackEvery = Math.max(1, Math.round(1000 / this.o.config.heartbeat.intervalMs));
     this.retry = setInterval(() => {
+      this.recordOutdated();
       if (this.watch.state !== 'alive' || this.controller.hasPendingStart()) void this.controller.evaluateAll();
       else if (++ticks % failbackEvery === 0 && !this.o.holdFailback?.()) void this.controller.autoFailback();
     }, this.o.config.heartbeat.intervalMs);
     this.retry.unref();
+  }
+
+  /**
+   * Keep the witness's outdated record (witness/README.md "Outdated copies")
+   * true, every heartbeat interval, writing only changes: the owner of a
+   * group marks the peer's copy outdated as soon as one of the group's
+   * volumes is not in sync (the links dropped: writes are held for
+   * peer.degradeAfterMs before the first is acknowledged alone, so the record
+   * normally lands first), and clears it once they all are again; a standby
+   * whose copies are all in sync clears a record that still names it (the
+   * owner may have died before clearing it).
+   */
+  private recordOutdated(): void {
+    const witness = this.o.witness.witness;
+    if (!witness || this.o.witness.mode !== 'witness' || this.recording) return;
+    const me = this.o.config.nodeId;
+    const peer = this.o.config.peer.nodeId;
+    const work: Promise<void>[] = [];
+    for (const g of this.controller.status()) {
+      const action = outdatedRecordAction(g.state === 'serving', this.groupInSync(g.name));
+      if (action === 'leave') continue;
+      const want = action === 'mark-peer' ? 'peer' : 'none';
+      if (this.outdatedRecorded.get(g.name) === want) continue;
+      const op = action === 'mark-peer' ? witness.markOutdated(g.name, peer) : witness.clearOutdated(g.name, action === 'clear-peer' ? peer : me);
+      work.push(
+        op.then(
+          () => {
+            this.outdatedRecorded.set(g.name, want);
+            this.o.log.info(
+              { rg: g.name, outdated: want === 'peer' ? peer : null },
+              want === 'peer' ? `${g.name}: the peer's copy is recorded outdated on the witness` : `${g.name}: no copy recorded outdated on the witness`,
+            );
+          },
+          (err: unknown) => this.o.log.error({ rg: g.name, err }, `${g.name}: cannot update the outdated record on the witness; retrying`),
+        ),
+      );
+    }
+    if (work.length === 0) return;
+    this.recording = true;
+    void Promise.all(work).finally(() => {
+      this.recording = false;
+    });
   }
 
   /**
@@ -375,10 +427,14 @@ export class NodeGroups {
     if (this.retry) clearInterval(this.retry);
     for (const u of this.unsubscribe.splice(0)) u();
     this.watch.stop();
+    // 'bye' lets the peer take the groups served here over at once (without a witness: at all). Not while
+    // one of them is out of sync: the peer's copy lacks writes acknowledged here, it must not serve it.
+    const byeSafe = byeAllowed(this.controller.status().map((g) => ({ serving: g.state === 'serving', inSync: this.groupInSync(g.name) })));
+    if (!byeSafe) this.o.log.warn("stopping without telling the peer: a group served here is out of sync, the peer's copy must not take it over");
     try {
       await this.controller.stop();
     } finally {
-      await this.heartbeat?.stop(true);
+      await this.heartbeat?.stop(byeSafe);
       this.keeper?.close();
       await this.aliases?.removeAll().catch(() => undefined);
       await this.o.witness.witness?.close().catch(() => undefined);

@@ -25,6 +25,11 @@
  * degrades); the other node does not take over while the owner holds the
  * lease (src/resource-groups/witness/README.md "Replication links cut").
  *
+ * Then, with everything between the nodes cut, node a (writing alone) is
+ * killed: node b must not serve its copy, which lacks those writes (node a
+ * recorded it outdated on the witness); node a returns, resyncs node b and
+ * serves again, and every acknowledged block reads back.
+ *
  * A last test kills node a and checks where rg-a's target can be reached on
  * node b: only at the alias IP, never at node b's own address.
  */
@@ -64,6 +69,11 @@ let lan: Lan | null = null;
 let dir = '';
 const procs: LabProcess[] = [];
 const nodes = new Map<NodeName, { proc: LabProcess; tail: () => string }>();
+/** Every log line of each node that mentions an outdated copy. */
+const outdatedLog = new Map<NodeName, string[]>([
+  ['a', []],
+  ['b', []],
+]);
 /** Every acknowledged block per RG: index → pattern byte of its last acknowledged write. */
 const acked = new Map<string, Map<number, number>>(RGS.map((r) => [r.name, new Map()]));
 let writeRound = 0;
@@ -144,6 +154,7 @@ function startNode(n: NodeName): void {
   let tail = '';
   const keep = (d: Buffer): void => {
     tail = (tail + d.toString()).slice(-40000);
+    for (const line of d.toString().split('\n')) if (/outdated/.test(line)) outdatedLog.get(n)!.push(line);
   };
   proc.child.stdout!.on('data', keep);
   proc.child.stderr!.on('data', keep);
@@ -483,6 +494,56 @@ describe('replication links cut, witness reachable', () => {
         await healFrontEnd();
       },
     );
+  });
+
+  it('everything between the nodes cut, then the owner dies: the standby does not serve its outdated copy; the owner returns and nothing is lost', { timeout: 300_000 }, async () => {
+    const owners = await bothReady();
+    const rg = RGS.find((r) => owners[r.name] === 'a') ?? RGS[0]!;
+    if (owners[rg.name] !== 'a') throw new Error(`no group served by node a to kill it under (${JSON.stringify(owners)})`);
+    const writers = RGS.map((r) => startWriter(r));
+    const sampler = startSampler();
+    let killedAt = 0;
+    let samples: Sample[] = [];
+    let bState: string | undefined;
+    try {
+      await sleep(2000);
+      await cutFrontEnd();
+      await cutReplication();
+      await sleep(3000); // node a writes alone and has recorded node b's copy as outdated on the witness
+      const a = nodes.get('a')!;
+      killedAt = performance.now();
+      a.proc.child.kill('SIGKILL');
+      await a.proc.exited;
+      // Well past node a's lease (1 s) and node b's dead time (0.9 s): b would have taken over by now.
+      await sleep(6000);
+      bState = groupState(await status('b'), rg.name);
+    } finally {
+      await healReplication().catch(() => undefined);
+      await healFrontEnd().catch(() => undefined);
+    }
+    try {
+      startNode('a');
+      await until(`${rg.name} serving on node a again`, 120_000, async () => groupState(await status('a'), rg.name) === 'serving');
+      await sleep(1000);
+    } finally {
+      await Promise.all(writers.map((w) => w.stop()));
+      samples = await sampler.stop();
+    }
+    const afterKill = samples.filter((x) => x.at > killedAt);
+    const none = noneServing(afterKill, rg.name);
+    console.log(
+      `owner killed while cut off: ${rg.name} served by ${[...new Set(afterKill.flatMap((x) => x.serving[rg.name]!))].join('+') || 'nobody'} after the kill, ` +
+        `node b's state 6 s after the kill: ${bState}; no node serving for ${none.totalMs.toFixed(0)} ms (until node a was back and had resynced node b)\n` +
+        `node a: ${outdatedLog.get('a')!.slice(0, 1).join('')}\nnode b: ${outdatedLog.get('b')!.slice(0, 1).join('')}`,
+    );
+    expect(bState).toBe('stopped');
+    // Node b tried (it had the lease) and refused because of the record, not for another reason.
+    expect(outdatedLog.get('b')!.some((l) => l.includes("records this node's copy as outdated"))).toBe(true);
+    for (const x of afterKill) expect(x.serving[rg.name]!.filter((n) => n === 'b'), `${rg.name} served by node b at ${(x.at - killedAt).toFixed(0)} ms after the kill`).toEqual([]);
+    for (const x of samples) for (const r of RGS) expect(x.serving[r.name]!.length).toBeLessThanOrEqual(1);
+    await bothReady('both copies in sync after node a returned');
+    await compareBackingFiles();
+    await verifyAcked('after the owner returned');
   });
 
   it('after node a is killed, rg-a on node b is reachable at its alias and refused at node b\'s own address', { timeout: 120_000 }, async () => {

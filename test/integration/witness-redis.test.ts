@@ -132,6 +132,22 @@ describe('RedisWitness on a redis-server without persistence', () => {
     await expect(a.renew('rg', 'node-a', ga.epoch, ttl)).rejects.toThrow(/node-b holds it at epoch 2/);
   });
 
+  it('the outdated record: one node marks the other\'s copy, the other sees it; a clear naming another node leaves it', async () => {
+    const [a, b] = await connectedPair(redis.port);
+    try {
+      expect(await b.outdated('rg-outdated')).toBeNull();
+      await a.markOutdated('rg-outdated', 'node-b');
+      expect(await b.outdated('rg-outdated')).toBe('node-b');
+      await b.clearOutdated('rg-outdated', 'node-a');
+      expect(await a.outdated('rg-outdated')).toBe('node-b');
+      await b.clearOutdated('rg-outdated', 'node-b');
+      expect(await a.outdated('rg-outdated')).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('falls back from EVALSHA to EVAL after SCRIPT FLUSH', async () => {
     const [a] = await connectedPair(redis.port);
     await a.acquire('rg', 'node-a', 5_000);

@@ -95,6 +95,15 @@ export class MemoryWitnessServer {
     return { ok: false, holder: lease ? { node: lease.node, epoch: lease.epoch, ttlMs: lease.expiresAt - this.now() } : null };
   }
 
+  private readonly outdatedCopies = new Map<string, string>();
+
+  /** @internal the outdated record (SET / CLEAR_OUTDATED / GET) */
+  outdated(rg: string, set?: { node: string; mark: boolean }): string | null {
+    if (set?.mark) this.outdatedCopies.set(rg, set.node);
+    else if (set && this.outdatedCopies.get(rg) === set.node) this.outdatedCopies.delete(rg);
+    return this.outdatedCopies.get(rg) ?? null;
+  }
+
   /** @internal the RELEASE script */
   release(rg: string, node: string, epoch: number): boolean {
     const lease = this.live(rg);
@@ -163,6 +172,23 @@ export class MemoryWitness implements Witness {
     const reply = await this.call(`holder ${rg}`, () => ({ holder: this.server.peek(rg), counter: this.server.counter(rg) }));
     this.epochs.note(rg, reply.counter);
     return reply.holder;
+  }
+
+  async markOutdated(rg: string, nodeId: string): Promise<void> {
+    checkRgName(rg);
+    checkNodeId(nodeId);
+    await this.call(`mark-outdated ${rg}`, () => this.server.outdated(rg, { node: nodeId, mark: true }));
+  }
+
+  async clearOutdated(rg: string, nodeId: string): Promise<void> {
+    checkRgName(rg);
+    checkNodeId(nodeId);
+    await this.call(`clear-outdated ${rg}`, () => this.server.outdated(rg, { node: nodeId, mark: false }));
+  }
+
+  async outdated(rg: string): Promise<string | null> {
+    checkRgName(rg);
+    return this.call(`outdated ${rg}`, () => this.server.outdated(rg));
   }
 
   async close(): Promise<void> {

@@ -47,6 +47,7 @@ export class NoWitness implements Witness {
   readonly kind = 'none';
   private readonly epochs = new EpochMemory();
   private readonly held = new Map<string, { node: string; epoch: number }>();
+  private readonly outdatedCopies = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -105,6 +106,22 @@ export class NoWitness implements Witness {
     this.check('holder', rg);
     const held = this.held.get(rg);
     return held ? { node: held.node, epoch: held.epoch, ttlMs: Number.POSITIVE_INFINITY } : null;
+  }
+
+  /** Kept in this process only: without a witness the peer never learns it (the risky mode's known hole). */
+  async markOutdated(rg: string, nodeId: string): Promise<void> {
+    this.check('mark-outdated', rg, nodeId);
+    this.outdatedCopies.set(rg, nodeId);
+  }
+
+  async clearOutdated(rg: string, nodeId: string): Promise<void> {
+    this.check('clear-outdated', rg, nodeId);
+    if (this.outdatedCopies.get(rg) === nodeId) this.outdatedCopies.delete(rg);
+  }
+
+  async outdated(rg: string): Promise<string | null> {
+    this.check('outdated', rg);
+    return this.outdatedCopies.get(rg) ?? null;
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ import {
   WitnessReplyError,
   WitnessUnavailableError,
 } from './errors';
-import { ACQUIRE, FORGOTTEN_HOLDER, HOLDER, LuaScript, RELEASE, RENEW, leaseKeys, parseHolderReply, parseLeaseReply, parseReleaseReply } from './scripts';
+import { ACQUIRE, CLEAR_OUTDATED, FORGOTTEN_HOLDER, HOLDER, LuaScript, RELEASE, RENEW, leaseKeys, parseHolderReply, parseLeaseReply, parseOutdatedReply, parseReleaseReply } from './scripts';
 import { RedisWitnessTunables, resolveRedisWitnessTunables } from './tunables';
 import {
   AcquireOptions,
@@ -251,6 +251,26 @@ export class RedisWitness implements Witness {
     return reply.holder;
   }
 
+  async markOutdated(rg: string, nodeId: string): Promise<void> {
+    checkRgName(rg);
+    checkNodeId(nodeId);
+    const operation = `mark-outdated ${rg}`;
+    await this.command(operation, () => this.client.set(leaseKeys(this.keyPrefix, rg).outdated, nodeId));
+    await this.awaitReplicas(operation);
+  }
+
+  async clearOutdated(rg: string, nodeId: string): Promise<void> {
+    checkRgName(rg);
+    checkNodeId(nodeId);
+    await this.run(CLEAR_OUTDATED, [leaseKeys(this.keyPrefix, rg).outdated], [nodeId], `clear-outdated ${rg}`);
+  }
+
+  async outdated(rg: string): Promise<string | null> {
+    checkRgName(rg);
+    const operation = `outdated ${rg}`;
+    return parseOutdatedReply(await this.command(operation, () => this.client.get(leaseKeys(this.keyPrefix, rg).outdated)), operation);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -270,6 +290,16 @@ export class RedisWitness implements Witness {
     }
     if (acked < want) {
       throw new WitnessUnavailableError(operation, `only ${acked} of ${want} replicas acknowledged within ${this.tunables.replicaAckTimeoutMs} ms`);
+    }
+  }
+
+  /** One plain command, its errors translated as the scripts' are. */
+  private async command<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new WitnessClosedError(operation);
+    try {
+      return await send();
+    } catch (e) {
+      throw this.translate(e, operation);
     }
   }
 

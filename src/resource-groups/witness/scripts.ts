@@ -5,6 +5,7 @@
  * Keys of a resource group (both in one hash slot thanks to the {rg} tag):
  *   <prefix>{<rg>}:lease   hash {node, epoch}, with a PX expiry: the lease
  *   <prefix>{<rg>}:epoch   integer, no expiry: the highest epoch ever granted
+ *   <prefix>{<rg>}:outdated  string, no expiry: the node whose copy is outdated (absent: none)
  *
  * The epoch counter never goes backwards: acquire sets it to
  * max(counter, minEpoch) + 1, where minEpoch is the highest epoch the
@@ -26,10 +27,11 @@ export { FORGOTTEN_HOLDER };
 export interface LeaseKeys {
   readonly lease: string;
   readonly epoch: string;
+  readonly outdated: string;
 }
 
 export function leaseKeys(prefix: string, rg: string): LeaseKeys {
-  return { lease: `${prefix}{${rg}}:lease`, epoch: `${prefix}{${rg}}:epoch` };
+  return { lease: `${prefix}{${rg}}:lease`, epoch: `${prefix}{${rg}}:epoch`, outdated: `${prefix}{${rg}}:outdated` };
 }
 
 export interface LuaScript {
@@ -166,4 +168,22 @@ export interface HolderReply {
 export function parseHolderReply(reply: unknown, operation: string): HolderReply {
   const [node, epoch, ttl, counter] = array(reply, 4, operation);
   return { holder: holderOf(node, epoch, ttl, operation), counter: int(counter, operation, 'counter') };
+}
+
+/** KEYS: outdated. ARGV: node. Deletes the record only if it names the node. Reply: 1 deleted, 0 not. */
+export const CLEAR_OUTDATED = script(
+  'clear-outdated',
+  1,
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`,
+);
+
+/** The GET of the outdated record: a node id, or null. */
+export function parseOutdatedReply(reply: unknown, operation: string): string | null {
+  if (reply === null) return null;
+  if (typeof reply !== 'string' || reply === '') throw new WitnessReplyError(operation, `outdated record ${JSON.stringify(reply)} is not a node id`);
+  return reply;
 }

@@ -89,6 +89,19 @@ export interface Witness {
    */
   observeEpoch(rg: string, epoch: number): void;
 
+  /**
+   * Record that `nodeId`'s copy of `rg` is outdated: the owner is about to
+   * write (or writes) without it. The standby checks this before it takes
+   * the group over (README.md "Outdated copies"). Idempotent.
+   */
+  markOutdated(rg: string, nodeId: string): Promise<void>;
+
+  /** Remove the record if it names `nodeId` (its copy is in sync again). Idempotent. */
+  clearOutdated(rg: string, nodeId: string): Promise<void>;
+
+  /** The node whose copy of `rg` is recorded outdated, or null. */
+  outdated(rg: string): Promise<string | null>;
+
   /** Disconnect; later calls reject with WitnessClosedError. Idempotent. */
   close(): Promise<void>;
 }

@@ -26,6 +26,7 @@ class FakePeer extends EventEmitter<{ change: [PeerState, PeerState] }> {
 class FakeLease implements LeasePort {
   lease: LeaseView = 'free';
   witness: WitnessReach = 'reachable';
+  outdated = false;
   log: string[] = [];
   async acquire(rg: string): Promise<void> {
     this.log.push(`acquire ${rg}`);
@@ -38,6 +39,10 @@ class FakeLease implements LeasePort {
   }
   async view(): Promise<{ lease: LeaseView; witness: WitnessReach }> {
     return { lease: this.lease, witness: this.witness };
+  }
+  async outdatedHere(): Promise<boolean> {
+    if (this.witness === 'unreachable') throw new Error('witness unreachable');
+    return this.outdated;
   }
 }
 
@@ -80,6 +85,17 @@ describe('ResourceGroupController', () => {
     await c.evaluate('rg1');
     expect(group.state).toBe('serving');
     expect(lease.lease).toBe('ours');
+  });
+
+  it('witness mode: a standby whose copy the witness records as outdated does not take over, even with the lease; forced, it does', async () => {
+    const { c, peer, lease, group } = setup('witness', 'node-a');
+    lease.outdated = true;
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+    expect(lease.log).toEqual(['acquire rg1', 'release rg1']);
+    await c.force('rg1');
+    expect(group.state).toBe('serving');
   });
 
   it('witness mode: an unreachable witness means wait', async () => {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { PEER_STATES } from '../../../src/resource-groups/witness/decision';
 import type { PeerState } from '../../../src/resource-groups/witness/decision';
 import { MODES } from '../../../src/resource-groups/witness/decision';
+import { byeAllowed, outdatedRecordAction } from '../../../src/resource-groups/outdated';
 import { mirrorDataStanding } from '../../../src/resource-groups/node/mirror-factory';
 import { DATA_STANDINGS, DataStanding, START_TABLE, StartInput, decideStart, groupStanding, startRuleMatches } from '../../../src/resource-groups/start-rule';
 
@@ -90,5 +91,20 @@ describe('mirrorDataStanding: the mirror status of one volume', () => {
   it('anything that is not a status is unknown', () => {
     expect(mirrorDataStanding(null)).toBe('unknown');
     expect(mirrorDataStanding('in-sync')).toBe('unknown');
+  });
+});
+
+describe('outdated copies (outdated.ts)', () => {
+  it('the owner marks the peer outdated while out of sync and clears it in sync; a standby in sync clears a record naming it; out of sync it leaves the record', () => {
+    expect(outdatedRecordAction(true, false)).toBe('mark-peer');
+    expect(outdatedRecordAction(true, true)).toBe('clear-peer');
+    expect(outdatedRecordAction(false, true)).toBe('clear-self');
+    expect(outdatedRecordAction(false, false)).toBe('leave');
+  });
+
+  it("a clean shutdown says 'bye' only when every group served here is in sync", () => {
+    expect(byeAllowed([])).toBe(true);
+    expect(byeAllowed([{ serving: true, inSync: true }, { serving: false, inSync: false }])).toBe(true);
+    expect(byeAllowed([{ serving: true, inSync: true }, { serving: true, inSync: false }])).toBe(false);
   });
 });

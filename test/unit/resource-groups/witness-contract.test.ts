@@ -144,6 +144,25 @@ describe('MemoryWitness: the lease contract', () => {
     await expect(a.renew('rg', 'a', 1e15, 100)).rejects.toThrow(/epoch/);
   });
 
+  it('the outdated record: set by one node, seen by the other, cleared only by naming the node it names', async () => {
+    const a = server.client();
+    const b = server.client();
+    expect(await b.outdated('rg')).toBeNull();
+    await a.markOutdated('rg', 'b');
+    await a.markOutdated('rg', 'b');
+    expect(await b.outdated('rg')).toBe('b');
+    expect(await a.outdated('other-rg')).toBeNull();
+    await b.clearOutdated('rg', 'a');
+    expect(await b.outdated('rg')).toBe('b');
+    await b.clearOutdated('rg', 'b');
+    expect(await a.outdated('rg')).toBeNull();
+    await b.clearOutdated('rg', 'b');
+    a.available = false;
+    await expect(a.markOutdated('rg', 'b')).rejects.toBeInstanceOf(WitnessUnavailableError);
+    await expect(a.outdated('rg')).rejects.toBeInstanceOf(WitnessUnavailableError);
+    await expect(a.markOutdated('bad name', 'b')).rejects.toBeInstanceOf(WitnessConfigError);
+  });
+
   it('closed clients refuse', async () => {
     const a = server.client();
     await a.close();
@@ -246,7 +265,7 @@ describe('scripts', () => {
   });
 
   it('keep both keys of an RG in one hash slot', () => {
-    expect(leaseKeys('p:', 'rg-1')).toEqual({ lease: 'p:{rg-1}:lease', epoch: 'p:{rg-1}:epoch' });
+    expect(leaseKeys('p:', 'rg-1')).toEqual({ lease: 'p:{rg-1}:lease', epoch: 'p:{rg-1}:epoch', outdated: 'p:{rg-1}:outdated' });
   });
 
   it('parse replies, including RESP2 nulls, RESP3 false and buffers', () => {
