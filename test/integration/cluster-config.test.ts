@@ -239,6 +239,22 @@ describe('cluster configuration across the pair', () => {
     const io = await qemuIo(url, ['write -P 0x5a 1048576 1048576', 'read -P 0x5a 1048576 1048576']);
     expect(io.ok, io.run.stdout + io.run.stderr).toBe(true);
 
+    // The owner counts the volume's I/O for /metrics.
+    const metrics = await fetch(`${pair.a.api}/metrics`, { headers: { authorization: `Bearer ${await pair.token('a')}` } }).then((r) => r.text());
+    const writtenBytes = Number(/^twinsan_volume_bytes_total\{(?=[^}]*volume="cv1")(?=[^}]*op="write")[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(writtenBytes, metrics).toBeGreaterThanOrEqual(1048576);
+
+    // Online verify of the two copies, as a job.
+    await bothInSync(pair, 'cv1');
+    const verify = await pair.call<{ id: string }>('b', 'POST', '/api/v1/volumes/cv1/verify', {});
+    expect(verify.status, JSON.stringify(verify.body)).toBe(202);
+    const verified = await waitFor('the verify job done', pair, async () => {
+      const j = await pair.call<{ state: string; result: { differences: number; regionsChecked: number } | null; error: string | null }>('b', 'GET', `/api/v1/jobs/${verify.body.id}`);
+      return j.body.state === 'running' ? null : j.body;
+    });
+    expect(verified).toMatchObject({ state: 'done', result: { differences: 0 } });
+    expect(verified.result!.regionsChecked).toBeGreaterThan(0);
+
     // Grow online: both copies, and an initiator sees the new capacity.
     const grown = await pair.call<VolumeView>('b', 'PATCH', '/api/v1/volumes/cv1', { sizeBytes: 48 * MiB });
     expect(grown.status, JSON.stringify(grown.body)).toBe(200);

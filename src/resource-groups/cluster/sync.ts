@@ -18,6 +18,20 @@ import type { ClusterDocument } from './document';
 import type { ClusterConfigStore, MergeOutcome } from './store';
 
 export const CLUSTER_CONFIG_TOPIC = 'cluster-config';
+/** How long one offer may wait for the peer's answer (it answers once it has acted on the document). */
+export const OFFER_TIMEOUT_MS = 30_000;
+/** How long the receiver waits for its node to act on a document before it answers anyway. */
+export const SETTLE_TIMEOUT_MS = 20_000;
+
+/** `p`, or a rejection after `ms` (the timer does not keep the process up). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** What sync needs of the mirror node (MirrorNode has it). */
 export interface ControlPort {
@@ -107,7 +121,7 @@ export class ClusterSync {
     if (!this.port.controlAvailable) return;
     const doc = this.store.document;
     try {
-      const raw = await this.port.sendControl(CLUSTER_CONFIG_TOPIC, Buffer.from(JSON.stringify({ document: doc } satisfies OfferMessage)));
+      const raw = await within(this.port.sendControl(CLUSTER_CONFIG_TOPIC, Buffer.from(JSON.stringify({ document: doc } satisfies OfferMessage))), OFFER_TIMEOUT_MS, 'the peer\'s answer to our configuration');
       const reply = JSON.parse(raw.toString('utf8')) as Partial<OfferReply>;
       if (typeof reply.version !== 'number') throw new Error('the peer answered without its version');
       this.peerVersion = reply.version;
@@ -137,7 +151,9 @@ export class ClusterSync {
     });
     if (outcome === 'refuse') throw Object.assign(new Error('the cluster document belongs to another cluster'), { code: 'EINVAL' });
     // Answer once this node has acted on it, so a change made on the peer is in effect on both when it returns.
-    await this.settled();
+    await within(this.settled(), SETTLE_TIMEOUT_MS, 'acting on the peer\'s configuration').catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'answering the peer before this node has acted on its configuration');
+    });
     const doc = this.store.document;
     this.peerVersion = msg.document?.version ?? this.peerVersion;
     this.log.info({ outcome, version: doc.version }, 'cluster configuration: received the peer\'s');

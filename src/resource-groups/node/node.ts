@@ -410,7 +410,9 @@ export class TwinsanNode {
     this.sync.start();
     const onChange = (e: { previous: ClusterDocument; document: ClusterDocument; origin: string; summary: string }): void => {
       this.events.record(e.origin === 'local' ? 'config-changed' : 'config-replicated', `${e.summary} (configuration version ${e.document.version})`, null);
-      this.reconciling = this.reconciling.then(() => this.reconcile(e.previous, e.document));
+      this.reconciling = this.reconciling
+        .then(() => this.reconcile(e.previous, e.document))
+        .catch((err: unknown) => this.log.error({ err }, 'reconcile failed'));
     };
     store.on('change', onChange);
     const onConflict = (e: { outcome: string; keptAt: string; loser: { version: number } }): void => {

@@ -44,6 +44,9 @@ export interface PairControlOptions {
   readonly iqnPrefix?: string;
 }
 
+/** How long a change waits for the peer to have applied it before the call returns anyway. */
+const PEER_APPLY_WAIT_MS = 15_000;
+
 /** The mirror's replication state to the API's mirror state. */
 const MIRROR_STATE: Readonly<Record<string, MirrorState>> = {
   'in-sync': 'in-sync',
@@ -219,11 +222,21 @@ export class NodePairControl implements PairControl {
     return this.pair();
   }
 
-  /** Applies a change here, waits until this node acted on it, then has the peer apply it (when reachable). */
+  /**
+   * Applies a change here, waits until this node acted on it, then has the peer apply it (when
+   * reachable; bounded: past the bound the change stands here and reaches the peer by the retries).
+   */
   private async change(change: Parameters<ReturnType<TwinsanNode['cluster']>['apply']>[0]): Promise<void> {
     await this.node.cluster().apply(change);
     await this.node.reconciled();
-    await this.node.pushConfig();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.node.events.record('config-pending', `the peer has not confirmed configuration version ${this.doc.version} within ${PEER_APPLY_WAIT_MS} ms; it is sent again`, null);
+        resolve();
+      }, PEER_APPLY_WAIT_MS);
+    });
+    await Promise.race([this.node.pushConfig(), bound]).finally(() => clearTimeout(timer));
   }
 
   /* ------------------------------ volumes ------------------------------ */
