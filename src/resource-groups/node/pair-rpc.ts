@@ -43,6 +43,53 @@ export interface PairRpcMap {
 export type PairRpcOp = keyof PairRpcMap;
 export const PAIR_RPC_OPS: readonly PairRpcOp[] = ['snapshot', 'move', 'failback', 'maintenance', 'job'];
 
+/** The type of each argument of each request: a request from the peer is checked against it before its handler runs. */
+const PAIR_RPC_ARGS: { readonly [K in PairRpcOp]: { readonly [A in keyof PairRpcMap[K]['args']]-?: 'string' | 'boolean' } } = {
+  snapshot: {},
+  move: { rg: 'string' },
+  failback: { rg: 'string' },
+  maintenance: { on: 'boolean' },
+  job: { id: 'string' },
+};
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The request's op and its arguments (only the declared ones); ControlError('invalid') naming what is wrong. */
+function parseRequest(data: Buffer): { op: PairRpcOp; args: Record<string, unknown> } {
+  let req: unknown;
+  try {
+    req = JSON.parse(data.toString('utf8'));
+  } catch {
+    throw new ControlError('invalid', 'the pair request is not JSON');
+  }
+  if (!isRecord(req)) throw new ControlError('invalid', 'the pair request is not a JSON object');
+  const op = req.op;
+  if (typeof op !== 'string' || !(PAIR_RPC_OPS as readonly string[]).includes(op)) throw new ControlError('invalid', `unknown pair request ${JSON.stringify(op)}`, { field: 'op' });
+  const args: Record<string, unknown> = {};
+  for (const [name, type] of Object.entries(PAIR_RPC_ARGS[op as PairRpcOp])) {
+    if (typeof req[name] !== type) throw new ControlError('invalid', `pair request ${op}: ${name} must be a ${type}`, { field: name });
+    args[name] = req[name];
+  }
+  return { op: op as PairRpcOp, args };
+}
+
+/** The peer's reply, checked for shape; ControlError('peer-unavailable') when it is not a reply. */
+function parseReply(raw: Buffer): Reply {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ControlError('peer-unavailable', 'the peer answered something that is not JSON');
+  }
+  if (isRecord(reply) && reply.ok === true) return { ok: true, result: reply.result };
+  if (isRecord(reply) && reply.ok === false && typeof reply.code === 'string' && typeof reply.message === 'string') {
+    return { ok: false, code: reply.code, message: reply.message, ...(typeof reply.field === 'string' ? { field: reply.field } : {}) };
+  }
+  throw new ControlError('peer-unavailable', 'the peer answered something that is not a pair reply');
+}
+
 export type PairRpcHandlers = { readonly [K in PairRpcOp]: (args: PairRpcMap[K]['args']) => Promise<PairRpcMap[K]['result']> };
 
 type Reply = { ok: true; result: unknown } | { ok: false; code: string; message: string; field?: string };
@@ -67,12 +114,7 @@ export async function callPeer<K extends PairRpcOp>(port: ControlSender, op: K, 
   } finally {
     clearTimeout(timer);
   }
-  let reply: Reply;
-  try {
-    reply = JSON.parse(raw.toString('utf8')) as Reply;
-  } catch {
-    throw new ControlError('peer-unavailable', 'the peer answered something that is not JSON');
-  }
+  const reply = parseReply(raw);
   if (reply.ok) return reply.result as PairRpcMap[K]['result'];
   const code = isControlErrorCode(reply.code) ? reply.code : 'precondition-failed';
   throw new ControlError(code, `${reply.message}`, reply.field !== undefined ? { field: reply.field } : {});
@@ -83,11 +125,8 @@ export function servePairRpc(handlers: PairRpcHandlers): (data: Buffer) => Promi
   return async (data) => {
     let reply: Reply;
     try {
-      const req = JSON.parse(data.toString('utf8')) as { op?: unknown } & Record<string, unknown>;
-      const op = req.op;
-      if (typeof op !== 'string' || !(PAIR_RPC_OPS as readonly string[]).includes(op)) throw new ControlError('invalid', `unknown pair request ${JSON.stringify(op)}`);
-      const { op: _op, ...args } = req;
-      const handler = handlers[op as PairRpcOp] as (a: unknown) => Promise<unknown>;
+      const { op, args } = parseRequest(data);
+      const handler = handlers[op] as (a: unknown) => Promise<unknown>;
       reply = { ok: true, result: await handler(args) };
     } catch (err) {
       const e = err as Partial<ControlError> & Error;
