@@ -8,8 +8,16 @@
  * a nextTick uncorks it, so the frames of one tick leave in one writev;
  * payload buffers go to the socket as they are (no copy).
  *
- * States: handshake -> open -> closed, or handshake -> closed. 'close' is
- * emitted once, with the reason (null when the peer closed cleanly).
+ * States: handshake -> open -> closed, handshake -> closed, or
+ * open -> draining -> closed. 'close' is emitted once, with the reason
+ * (null when the peer closed cleanly).
+ *
+ * Draining is how a replaced connection ends (retire()): our FIN goes after
+ * what we queued, and frames keep coming up until the peer's FIN, because
+ * the peer may have written on this connection before it learnt of the
+ * replacement and those frames (one-way ones are never resent) must not be
+ * lost. Likewise a connection whose peer sent FIN flushes what we queued
+ * before it closes.
  */
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
@@ -37,7 +45,7 @@ export interface LinkConnectionOptions {
   readonly log: Logger;
 }
 
-export type LinkConnectionState = 'handshake' | 'open' | 'closed';
+export type LinkConnectionState = 'handshake' | 'open' | 'draining' | 'closed';
 
 export type LinkConnectionEvents = {
   ready: [result: HandshakeResult];
@@ -47,7 +55,7 @@ export type LinkConnectionEvents = {
   close: [reason: Error | null];
 };
 
-/** Time allowed to flush a refusal before the socket is destroyed. */
+/** Time allowed to flush a refusal, or our output after the peer's FIN, before the socket is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
 
 let nextConnectionId = 1;
@@ -103,7 +111,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     s.on('drain', () => this.emit('drain'));
     s.on('error', (err) => this.fail(new LinkFailure('ESOCKET', `socket: ${err.message}`)));
     s.on('close', () => this.finish());
-    s.on('end', () => this.fail(null));
+    s.on('end', () => this.onPeerEnd());
 
     this.handshakeTimer = setTimeout(() => {
       this.fail(new HandshakeError('ETIMEDOUT', `handshake not complete after ${this.timers.handshakeTimeoutMs} ms`, false));
@@ -117,6 +125,11 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
 
   get isOpen(): boolean {
     return this.state === 'open';
+  }
+
+  /** Replaced: sends nothing more, still passes up what the peer sent before it saw our FIN. */
+  get isDraining(): boolean {
+    return this.state === 'draining';
   }
 
   /** The negotiated protocol version (0 before the handshake completes). */
@@ -141,7 +154,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
 
   /** Writes one frame's buffers (from encodeFrame). Ignored once closed. */
   writeFrame(buffers: readonly Buffer[]): void {
-    if (this.state === 'closed' || this.socket.destroyed) return;
+    if (this.state === 'closed' || this.state === 'draining' || this.socket.destroyed || !this.socket.writable) return;
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
@@ -165,6 +178,23 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     if (this.closeReason === null) this.closeReason = reason;
     this.enterClosed();
     this.socket.destroy();
+  }
+
+  /**
+   * Ends a connection another one replaced: FIN after what is queued, then
+   * frames still come up until the peer's FIN (or `deadMs`, if the peer
+   * never sends one). A connection not open yet closes at once.
+   */
+  retire(reason: Error): void {
+    if (this.state !== 'open') {
+      this.close(reason);
+      return;
+    }
+    if (this.closeReason === null) this.closeReason = reason;
+    this.state = 'draining';
+    this.clearTimer('heartbeat');
+    this.socket.end();
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), this.timers.deadMs);
   }
 
   private writeEnvelope(env: OutgoingEnvelope): void {
@@ -215,6 +245,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     const env = frame.envelope;
     if (env.body === 'heartbeat') {
       const hb = env.heartbeat;
+      if (this.state === 'draining') return;
       if (!hb.echo) {
         this.writeEnvelope({ heartbeat: { sentAtMs: hb.sentAtMs, seq: hb.seq, echo: true } });
       } else {
@@ -256,7 +287,21 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     this.lingerTimer = setTimeout(() => this.socket.destroy(), REFUSAL_LINGER_MS);
   }
 
-  /** A socket error or the peer's FIN (reason null). */
+  /**
+   * The peer's FIN: nothing more comes. What we queued still goes (it may
+   * be frames written before the FIN was read), then the socket closes.
+   */
+  private onPeerEnd(): void {
+    if (this.state === 'draining') {
+      this.socket.destroy();
+      return;
+    }
+    this.enterClosed();
+    this.socket.end();
+    if (!this.lingerTimer) this.lingerTimer = setTimeout(() => this.socket.destroy(), REFUSAL_LINGER_MS);
+  }
+
+  /** A socket error. */
   private fail(reason: Error | null): void {
     if (this.closeReason === null) this.closeReason = reason;
     this.enterClosed();

@@ -9,9 +9,12 @@
  * rule, so they settle on the same connection.
  *
  * Events: 'up' when the link gets a connection, 'switch' when a connection
- * replaces another (the old one is closed right after), 'down' when the
+ * replaces another (the old one is retired right after: it sends nothing
+ * more but its frames still come up until the peer's FIN, as the peer may
+ * have written on it before it learnt of the replacement), 'down' when the
  * link loses its connection, 'frame' for every channel frame of the current
- * connection, 'link-error' for handshake refusals and protocol violations.
+ * or a retiring connection, 'link-error' for handshake refusals and
+ * protocol violations.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -229,7 +232,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     this.connections.add(conn);
     conn.on('ready', () => this.onReady(conn));
     conn.on('frame', (frame) => {
-      if (conn === this.current) this.emit('frame', conn, frame);
+      if (conn === this.current || conn.isDraining) this.emit('frame', conn, frame);
     });
     conn.on('drain', () => {
       if (conn === this.current) this.emit('drain', conn);
@@ -256,13 +259,14 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     const keep = this.preferred(old, conn);
     if (keep === old) {
       this.log.debug({ kept: old.id, dropped: conn.id }, 'duplicate link connection closed');
-      conn.close(new LinkFailure('EREPLACED', `duplicate connection; keeping the one dialled by ${this.dialledBy(old)}`));
+      // The peer may have taken this one as current first and written on it.
+      conn.retire(new LinkFailure('EREPLACED', `duplicate connection; keeping the one dialled by ${this.dialledBy(old)}`));
       return;
     }
     this.current = conn;
     this.log.debug({ kept: conn.id, dropped: old.id }, 'link connection replaced');
     this.emit('switch', conn, old);
-    old.close(new LinkFailure('EREPLACED', `replaced by the connection dialled by ${this.dialledBy(conn)}`));
+    old.retire(new LinkFailure('EREPLACED', `replaced by the connection dialled by ${this.dialledBy(conn)}`));
   }
 
   private dialledBy(conn: LinkConnection): string {
