@@ -122,7 +122,8 @@ export class ClusterSync {
     const doc = this.store.document;
     try {
       const raw = await within(this.port.sendControl(CLUSTER_CONFIG_TOPIC, Buffer.from(JSON.stringify({ document: doc } satisfies OfferMessage))), OFFER_TIMEOUT_MS, 'the peer\'s answer to our configuration');
-      const reply = JSON.parse(raw.toString('utf8')) as Partial<OfferReply>;
+      const reply = JSON.parse(raw.toString('utf8')) as Partial<OfferReply> | null;
+      if (typeof reply !== 'object' || reply === null) throw new Error('the peer answered with something that is not an object');
       if (typeof reply.version !== 'number') throw new Error('the peer answered without its version');
       this.peerVersion = reply.version;
       this.lastError = null;
@@ -146,6 +147,7 @@ export class ClusterSync {
     } catch (err) {
       throw Object.assign(new Error(`cluster configuration is not JSON: ${(err as Error).message}`), { code: 'EPROTO' });
     }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw Object.assign(new Error('cluster configuration is not a JSON object'), { code: 'EPROTO' });
     const outcome = await this.store.offer(msg.document).catch((err: unknown) => {
       throw Object.assign(new Error((err as Error).message), { code: 'EINVAL' });
     });

@@ -258,6 +258,31 @@ describe('ClusterSync', () => {
     expect(sa.document.volumes.find((v) => v.name === 'one')!.sizeBytes).toBe(4 << 20);
     expect(contentHash(sa.document)).toBe(contentHash(sb.document));
   });
+  it('refuses a peer message that is JSON but not an object, and survives a reply that is not one', async () => {
+    const store = await ClusterConfigStore.open(await nodeConfig('a'));
+    let handler: ((data: Buffer) => Buffer | void | Promise<Buffer | void>) | null = null;
+    let answer = 'null';
+    const sync = new ClusterSync(
+      store,
+      {
+        controlAvailable: true,
+        peerState: 'up',
+        sendControl: async () => Buffer.from(answer),
+        onControl: (_topic, h) => ((handler = h), () => undefined),
+      },
+      silent,
+      () => Promise.resolve(),
+    );
+    sync.start();
+    for (const body of ['null', '[]', '7']) {
+      await expect(Promise.resolve(handler!(Buffer.from(body)))).rejects.toMatchObject({ code: 'EPROTO', message: 'cluster configuration is not a JSON object' });
+    }
+    for (answer of ['null', '"x"']) {
+      await sync.push();
+      expect(sync.status().lastError).toBe('the peer answered with something that is not an object');
+    }
+    expect(store.document.version).toBe(1);
+  });
 });
 
 describe('planReconcile', () => {
