@@ -38,6 +38,8 @@ export interface Daemon {
   stderr(): string;
   /** Throws, with the daemon's output, if it has exited. */
   assertRunning(what?: string): void;
+  /** The first match of `pattern` in its stdout (or stderr), waiting for it; rejects if it exits or times out first. */
+  waitForOutput(pattern: RegExp, options?: { stream?: 'stdout' | 'stderr'; timeoutMs?: number }): Promise<RegExpExecArray>;
   /** Signal (default SIGTERM), wait up to timeoutMs, then SIGKILL; the exit status. */
   stop(options?: { signal?: NodeJS.Signals; timeoutMs?: number }): Promise<number>;
   killSync(): void;

@@ -148,6 +148,45 @@ export function spawnDaemon(cmd, args, { label = path.basename(cmd), env, cwd } 
         throw new Error(`${label} exited with status ${status} ${what}\n--- stderr ---\n${daemon.stderr().slice(-8000)}\n--- stdout ---\n${daemon.stdout().slice(-4000)}`);
       }
     },
+    /**
+     * Resolves with the first match of `pattern` in the daemon's stdout (or
+     * stderr), checked on every chunk it writes; rejects, with its output,
+     * if it exits first or nothing matches within `timeoutMs`. A port that
+     * accepts is not proof a log line was written: loggers write
+     * asynchronously, and a loaded machine can deliver the line later.
+     */
+    waitForOutput(pattern, { stream = 'stdout', timeoutMs = 15_000 } = {}) {
+      const source = stream === 'stderr' ? child.stderr : child.stdout;
+      const text = stream === 'stderr' ? daemon.stderr : daemon.stdout;
+      return new Promise((resolve, reject) => {
+        let settled = false;
+        const settle = (fn) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          source.off('data', check);
+          fn();
+        };
+        // Listeners run in order: the tail buffer has taken the chunk when this runs.
+        function check() {
+          const m = pattern.exec(text());
+          if (m) settle(() => resolve(m));
+        }
+        const timer = setTimeout(() => {
+          check();
+          const why = `no output matching ${pattern} within ${timeoutMs} ms`;
+          settle(() => reject(new Error(`${label}: ${why}\n--- stderr ---\n${daemon.stderr().slice(-8000)}\n--- stdout ---\n${daemon.stdout().slice(-4000)}`)));
+        }, timeoutMs);
+        source.on('data', check);
+        // 'exit' may come before the last 'data': look once more when the stream has ended.
+        const onEnded = () => {
+          check();
+          settle(() => reject(new Error(`${label} exited with status ${status} before writing ${pattern}\n--- stderr ---\n${daemon.stderr().slice(-8000)}\n--- stdout ---\n${daemon.stdout().slice(-4000)}`)));
+        };
+        exited.then(() => (source.closed ? onEnded() : source.once('close', onEnded)));
+        check();
+      });
+    },
     async stop({ signal = 'SIGTERM', timeoutMs = 10_000 } = {}) {
       if (status !== undefined) return status;
       child.kill(signal);

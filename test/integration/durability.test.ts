@@ -219,8 +219,9 @@ describe('twinsan target: FUA and SYNCHRONIZE CACHE reach stable storage (strace
     });
     // Tracing slows start-up down.
     await waitForPort(port, { timeoutMs: 30_000, check: () => daemon.assertRunning('before listening') });
-    const ready = /"pid":(\d+).*"msg":"target ready"/.exec(daemon.stdout());
-    targetPid = ready ? Number(ready[1]) : 0;
+    // The log line may reach the pipe after the port accepts (pino writes asynchronously).
+    const ready = await daemon.waitForOutput(/"pid":(\d+).*"msg":"target ready"/, { timeoutMs: 30_000 });
+    targetPid = Number(ready[1]);
     expect(targetPid, daemon.stdout()).toBeGreaterThan(0);
 
     const ini = await TestInitiator.connect(port);
