@@ -1,6 +1,6 @@
 /** `twinsan acl show VOLUME`, `twinsan acl set VOLUME ...`: initiator ACLs, CHAP and mutual CHAP (secrets are write-only). */
 import { Command } from 'commander';
-import type { AccessInfo, UpdateAccessRequest } from '../../resource-groups/control';
+import type { AccessInfo, UpdateAccessRequest } from '../../resource-groups';
 import { ConnectionOptions, UsageError } from '../client';
 import type { CliIo } from '../output';
 import { parseIqn } from '../parse';

@@ -1,6 +1,6 @@
 /** `twinsan sessions`, `twinsan jobs [ID] [--wait]`, `twinsan events [--follow]`: what is happening on the pair. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { EventRecord, JobInfo, SessionInfo } from '../../resource-groups/control';
+import type { EventRecord, JobInfo, SessionInfo } from '../../resource-groups';
 import { ApiResponse, CliError, ConnectError, ConnectionOptions, EXIT, SseMessage } from '../client';
 import type { CliIo } from '../output';
 import { apiAction, markApi, Ctx, DEFAULT_INTERVAL_MS, followJob, getArray, getObject, note, out, parseInterval, printJson, seg } from './context';

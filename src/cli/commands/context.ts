@@ -3,7 +3,7 @@
  * answers, and following a job with a progress bar.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import type { JobInfo } from '../../resource-groups/control';
+import type { JobInfo } from '../../resource-groups';
 import { ApiClient, ApiResponse, CliError, ConnectionOptions, EXIT, RequestOptions, addConnectionOptions, resolveConnection } from '../client';
 import { CliIo, duration, startProgress } from '../output';
 

@@ -5,7 +5,7 @@
  * --no-wait.
  */
 import { Command, Option } from 'commander';
-import type { JobInfo } from '../../resource-groups/control';
+import type { JobInfo } from '../../resource-groups';
 import type { ConnectionOptions } from '../client';
 import type { CliIo } from '../output';
 import { apiAction, apiCommand, asObject, DEFAULT_INTERVAL_MS, followJob, note, out, parseInterval, printJson, seg } from './context';

@@ -1,6 +1,6 @@
 /** `twinsan node list`, `twinsan node show ID` (subcommands of `twinsan node`, which also starts a node). */
 import type { Command } from 'commander';
-import type { NodeInfo } from '../../resource-groups/control';
+import type { NodeInfo } from '../../resource-groups';
 import type { CliIo } from '../output';
 import { apiAction, apiCommand, getArray, getObject, out, printJson, seg } from './context';
 import { nodeBlock, nodesTable } from './views';

@@ -1,6 +1,6 @@
 /** `twinsan pair create --peer-api URL`, `twinsan pair status`. */
 import { Command, InvalidArgumentError } from 'commander';
-import type { PairInfo } from '../../resource-groups/control';
+import type { PairInfo } from '../../resource-groups';
 import type { ConnectionOptions } from '../client';
 import type { CliIo } from '../output';
 import { apiAction, apiCommand, asObject, getObject, out, printJson } from './context';

@@ -1,7 +1,7 @@
 /** `twinsan rg list|show|create|update|delete|move|failback`, and `twinsan move RG`. */
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { AliasIp, CreateResourceGroupRequest, ResourceGroupInfo, UpdateResourceGroupRequest } from '../../resource-groups/control';
+import type { AliasIp, CreateResourceGroupRequest, ResourceGroupInfo, UpdateResourceGroupRequest } from '../../resource-groups';
 import { ConnectionOptions, UsageError } from '../client';
 import { CliIo, duration } from '../output';
 import { apiAction, markApi, apiCommand, asObject, Ctx, getArray, getObject, note, out, printJson, seg } from './context';

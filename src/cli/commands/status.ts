@@ -1,6 +1,6 @@
 /** `twinsan status`: the pair, both nodes, every resource group and volume on one screen. */
 import { Command } from 'commander';
-import type { NodeInfo, PairInfo, ResourceGroupInfo, VolumeInfo } from '../../resource-groups/control';
+import type { NodeInfo, PairInfo, ResourceGroupInfo, VolumeInfo } from '../../resource-groups';
 
 import type { CliIo } from '../output';
 import { apiAction, markApi, getArray, getObject, out } from './context';

@@ -1,6 +1,6 @@
 /** `twinsan verify VOLUME [--repair]`: compare both copies of a volume, block by block. */
 import { Command, Option } from 'commander';
-import type { JobInfo, VerifyRequest } from '../../resource-groups/control';
+import type { JobInfo, VerifyRequest } from '../../resource-groups';
 
 import type { CliIo } from '../output';
 import { apiAction, markApi, asObject, followJob, note, out, printJson, seg } from './context';

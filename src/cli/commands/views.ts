@@ -10,7 +10,7 @@ import type {
   ResourceGroupInfo,
   SessionInfo,
   VolumeInfo,
-} from '../../resource-groups/control';
+} from '../../resource-groups';
 import { bytes, keyValues, orDash, percent, printable, table, timestamp, yesNo } from '../output';
 
 export function aliasText(a: AliasIp): string {

@@ -1,6 +1,6 @@
 /** `twinsan volume create|list|show|resize|delete`. */
 import { Command, Option } from 'commander';
-import type { CreateVolumeRequest, VolumeInfo } from '../../resource-groups/control';
+import type { CreateVolumeRequest, VolumeInfo } from '../../resource-groups';
 import { ApiResponse, CliError, ConnectionOptions, EXIT } from '../client';
 import { bytes, CliIo, startProgress } from '../output';
 import { parseBlockSize, parseIqn, parseSize } from '../parse';
