@@ -25,6 +25,7 @@
  */
 import type { PeerState } from './liveness';
 import type { WitnessMode } from './witness/no-witness';
+import { type Match, matches } from './rule-match';
 
 export const DATA_STANDINGS = {
   current: "the handshake with the peer found this node's copies of the group's volumes as new as the peer's (in sync, or the resync source)",
@@ -47,8 +48,6 @@ export interface StartInput {
   readonly standing: DataStanding;
   readonly peer: PeerState;
 }
-
-type Match<T> = readonly T[] | '*';
 
 export interface StartRule {
   readonly id: string;
@@ -82,10 +81,6 @@ export const START_TABLE: readonly StartRule[] = [
     why: 'risky mode: the peer is silent on every path (it may be partitioned, and its copy newer)',
   },
 ];
-
-function matches<T>(m: Match<T>, v: T): boolean {
-  return m === '*' || m.includes(v);
-}
 
 export function startRuleMatches(rule: StartRule, input: StartInput): boolean {
   return matches(rule.mode, input.mode) && matches(rule.standing, input.standing) && matches(rule.peer, input.peer);

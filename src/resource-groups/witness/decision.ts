@@ -23,6 +23,7 @@
  * (README.md "Decision table").
  */
 import type { WitnessMode } from './no-witness';
+import { type Match, matches } from '../rule-match';
 
 export const PEER_STATES = {
   alive: 'a heartbeat arrived recently on at least one path',
@@ -74,8 +75,6 @@ export interface Decision {
   readonly rule: string;
   readonly why: string;
 }
-
-type Match<T> = readonly T[] | '*';
 
 export interface DecisionRule {
   readonly id: string;
@@ -160,10 +159,6 @@ export const DECISION_TABLE: readonly DecisionRule[] = [
     action: 'wait', why: 'the peer is (or may be) alive',
   },
 ];
-
-function matches<T>(m: Match<T>, v: T): boolean {
-  return m === '*' || m.includes(v);
-}
 
 export function ruleMatches(rule: DecisionRule, input: DecisionInput): boolean {
   return (
