@@ -14,7 +14,7 @@ import { LiveScsiState, LiveStatePusher, LiveStateReplica } from './live-state';
 import { LuReservations, ReservationStore } from './reservations';
 import { SenseFormat } from './sense';
 import { TaskOrder } from './task-order';
-import { EstablishOptions, UnitAttention, UnitAttentionCondition, UnitAttentionQueues } from './ua';
+import { EstablishOptions, UnitAttention, UnitAttentionCondition, UnitAttentionQueues, parseUnitAttentionSnapshot } from './ua';
 
 export interface LogicalUnitOptions {
   readonly store: BackingStore;
@@ -100,8 +100,11 @@ export class LogicalUnit {
 
   /** Install the live state a previous owner replicated (on an idle logical unit, before serving it). */
   restoreLiveState(state: LiveScsiState): void {
+    // All or nothing: both parts are checked before either is applied (each restore checks its own).
+    if (typeof state !== 'object' || state === null) throw new Error('live SCSI state: not an object');
+    const unitAttentions = parseUnitAttentionSnapshot(state.unitAttentions);
     this.reservations.restore(state.reservations);
-    this.unitAttentions.restore(state.unitAttentions);
+    this.unitAttentions.restore(unitAttentions);
   }
 
   /**

@@ -52,6 +52,33 @@ export interface UnitAttentionSnapshot {
 
 const RESET_ASC = 0x29;
 
+function isByte(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xff;
+}
+
+/** `x` as a unit attention snapshot (it comes from the peer as JSON); throws naming what is wrong. */
+export function parseUnitAttentionSnapshot(x: unknown): UnitAttentionSnapshot {
+  const fail = (what: string): never => {
+    throw new Error(`unit attention snapshot: ${what}`);
+  };
+  if (typeof x !== 'object' || x === null) return fail('not an object');
+  const o = x as Record<string, unknown>;
+  if (o['version'] !== 1) fail(`unsupported version ${String(o['version'])}`);
+  const nexuses = o['nexuses'];
+  if (!Array.isArray(nexuses)) return fail('nexuses must be an array');
+  nexuses.forEach((n: unknown, i) => {
+    if (typeof n !== 'object' || n === null) fail(`nexuses[${i}] is not an object`);
+    const { key, pending } = n as Record<string, unknown>;
+    if (typeof key !== 'string') fail(`nexuses[${i}].key must be a string`);
+    if (!Array.isArray(pending)) return fail(`nexuses[${i}].pending must be an array`);
+    pending.forEach((p: unknown, k) => {
+      const c = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
+      if (!isByte(c['asc']) || !isByte(c['ascq'])) fail(`nexuses[${i}].pending[${k}] needs asc and ascq bytes`);
+    });
+  });
+  return x as UnitAttentionSnapshot;
+}
+
 function nameOf(asc: number, ascq: number): string {
   for (const c of Object.values(UnitAttention)) if (c.asc === asc && c.ascq === ascq) return c.name;
   return `ASC ${asc.toString(16).padStart(2, '0')}h ASCQ ${ascq.toString(16).padStart(2, '0')}h`;
@@ -160,11 +187,14 @@ export class UnitAttentionQueues {
     this.changed?.();
   }
 
-  /** Replace the whole state with a snapshot (e.g. received from the peer). */
+  /**
+   * Replace the whole state with a snapshot (e.g. received from the peer).
+   * A malformed snapshot throws and changes nothing.
+   */
   restore(snapshot: UnitAttentionSnapshot): void {
-    if (snapshot.version !== 1) throw new Error(`unsupported unit attention snapshot version ${String(snapshot.version)}`);
+    const checked = parseUnitAttentionSnapshot(snapshot);
     this.queues.clear();
-    for (const n of snapshot.nexuses) {
+    for (const n of checked.nexuses) {
       this.queues.set(n.key, n.pending.map((p) => ({ asc: p.asc, ascq: p.ascq, name: nameOf(p.asc, p.ascq) })));
     }
   }

@@ -96,6 +96,33 @@ describe('unit attention conditions', () => {
     expectCheck(await run(b.dev, TUR), 0x6, 0x2a, 0x09);
     expectGood(await run(b.dev, TUR));
   });
+
+  test.each([
+    ['null', null],
+    ['no nexuses', { version: 1 }],
+    ['a nexus without a key', { version: 1, nexuses: [{ pending: [] }] }],
+    ['pending that is not an array', { version: 1, nexuses: [{ key: 'k', pending: 7 }] }],
+    ['an ASC that is not a byte', { version: 1, nexuses: [{ key: 'k', pending: [{ asc: '2a', ascq: 9 }] }] }],
+    ['an ASCQ out of range', { version: 1, nexuses: [{ key: 'k', pending: [{ asc: 0x2a, ascq: 256 }] }] }],
+  ])('unit_attention_restore_refuses_a_malformed_snapshot_and_keeps_its_state (%s)', async (_what, bad) => {
+    const { dev, lu } = fixture();
+    await clearUnitAttentions(dev, { nexus: nexus(1) });
+    lu.establishUnitAttention(UnitAttention.CAPACITY_DATA_HAS_CHANGED);
+    const before = lu.unitAttentions.snapshot();
+    expect(() => lu.unitAttentions.restore(bad as never)).toThrow(/unit attention snapshot/);
+    expect(lu.unitAttentions.snapshot()).toEqual(before);
+  });
+
+  test('restore_live_state_applies_nothing_when_the_unit_attentions_are_malformed', async () => {
+    const a = fixture();
+    await clearUnitAttentions(a.dev, { nexus: nexus(1) });
+    a.lu.establishUnitAttention(UnitAttention.CAPACITY_DATA_HAS_CHANGED);
+    const b = fixture();
+    const state = { reservations: a.lu.reservations.snapshot(), unitAttentions: { version: 1, nexuses: [{ key: 'k', pending: null }] } };
+    const reservationsBefore = b.lu.reservations.snapshot();
+    expect(() => b.lu.restoreLiveState(state as never)).toThrow(/unit attention snapshot/);
+    expect(b.lu.reservations.snapshot()).toEqual(reservationsBefore);
+  });
 });
 
 describe('task management', () => {
