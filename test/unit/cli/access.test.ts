@@ -1,11 +1,11 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PORTS, cliHarness, CliHarness } from './harness';
+import { cliHarness, CliHarness } from './harness';
 
 let h: CliHarness;
 beforeAll(async () => {
-  h = await cliHarness(CLI_PORTS.access);
+  h = await cliHarness();
 });
 afterAll(async () => {
   await h.close();

@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PORTS, cliHarness, CliHarness } from './harness';
+import { cliHarness, CliHarness, unreachablePort } from './harness';
 
 const BIN = path.resolve(__dirname, '../../../dist/cli/bin.js');
 
@@ -21,7 +21,7 @@ function twinsan(args: string[], env: Record<string, string>): Promise<{ code: n
 let h: CliHarness;
 beforeAll(async () => {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npx tsc -p .)`);
-  h = await cliHarness(CLI_PORTS.bin);
+  h = await cliHarness();
 });
 afterAll(async () => {
   await h.close();
@@ -40,9 +40,10 @@ describe('twinsan binary', () => {
     const unknown = await twinsan(['volume', 'list', '--colour'], h.env);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown option '--colour'/);
-    const unreachable = await twinsan(['status'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.unreachable}` });
+    const port = await unreachablePort();
+    const unreachable = await twinsan(['status'], { TWINSAN_API: `http://127.0.0.1:${port}` });
     expect(unreachable.code).toBe(3);
-    expect(unreachable.stderr).toMatch(/^twinsan: cannot reach http:\/\/127\.0\.0\.1:24999\/api\/v1\//);
+    expect(unreachable.stderr.startsWith(`twinsan: cannot reach http://127.0.0.1:${port}/api/v1/`), unreachable.stderr).toBe(true);
   });
 
   it('bin_events_follow_into_a_closed_pipe_ends_quietly', async () => {

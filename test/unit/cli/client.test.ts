@@ -4,15 +4,18 @@ import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PORTS, cliHarness, CliHarness, runCli } from './harness';
+import type { AddressInfo } from 'node:net';
+import { cliHarness, CliHarness, runCli, unreachablePort } from './harness';
 
 let h: CliHarness;
 let tlsH: CliHarness;
 let cert: string;
 let raw: http.Server;
+let rawPort: number;
+let unreachable: number;
 
 beforeAll(async () => {
-  h = await cliHarness(CLI_PORTS.client);
+  h = await cliHarness();
   // A self-signed certificate for 127.0.0.1, made for this run.
   const key = path.join(h.dir, 'key.pem');
   cert = path.join(h.dir, 'cert.pem');
@@ -20,7 +23,7 @@ beforeAll(async () => {
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
   ]);
-  tlsH = await cliHarness(CLI_PORTS.tls, { cert: await readFile(cert), key: await readFile(key) });
+  tlsH = await cliHarness({ cert: await readFile(cert), key: await readFile(key) });
   // Not the API: a proxy's error page, and a server that never answers.
   raw = http.createServer((req, res) => {
     if (req.url?.startsWith('/slow')) return; // never answers
@@ -36,7 +39,9 @@ beforeAll(async () => {
     }
     res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body><h1>502 Bad Gateway</h1>\n</body></html>');
   });
-  await new Promise<void>((resolve) => raw.listen(CLI_PORTS.raw, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  rawPort = (raw.address() as AddressInfo).port;
+  unreachable = await unreachablePort();
 });
 afterAll(async () => {
   raw.closeAllConnections();
@@ -67,14 +72,14 @@ describe('connection, token and errors', () => {
   });
 
   it('connection_options_before_the_command_apply_and_the_commands_own_win', async () => {
-    const bare = { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.unreachable}` };
+    const bare = { TWINSAN_API: `http://127.0.0.1:${unreachable}` };
     const before = await h.run(['--api', h.server.url, '--token-file', h.tokenFile, '--json', 'rg', 'list'], { env: bare });
     expect(before.code).toBe(0);
     expect(before.stdout).toBe(`${await h.inject('/api/v1/resource-groups')}\n`);
-    const after = await h.run(['--api', `http://127.0.0.1:${CLI_PORTS.unreachable}`, 'rg', 'list', '--api', h.server.url, '--token-file', h.tokenFile], { env: {} });
+    const after = await h.run(['--api', `http://127.0.0.1:${unreachable}`, 'rg', 'list', '--api', h.server.url, '--token-file', h.tokenFile], { env: {} });
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(/^NAME/);
-    const timeout = await h.run(['--timeout', '0.3', 'volume', 'list'], { env: { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}/slow` } });
+    const timeout = await h.run(['--timeout', '0.3', 'volume', 'list'], { env: { TWINSAN_API: `http://127.0.0.1:${rawPort}/slow` } });
     expect(timeout.stderr).toMatch(/no answer within 0\.3 s/);
   });
 
@@ -106,10 +111,10 @@ describe('connection, token and errors', () => {
   });
 
   it('connection_refused_exits_3_naming_the_url', async () => {
-    const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.unreachable}` });
+    const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${unreachable}` });
     expect(r.code).toBe(3);
     expect(r.stderr).toBe(
-      `twinsan: cannot reach http://127.0.0.1:${CLI_PORTS.unreachable}/api/v1/volumes: connection refused (ECONNREFUSED)\n  hint: is the node's API running and listening there? Set --api URL or TWINSAN_API\n`,
+      `twinsan: cannot reach http://127.0.0.1:${unreachable}/api/v1/volumes: connection refused (ECONNREFUSED)\n  hint: is the node's API running and listening there? Set --api URL or TWINSAN_API\n`,
     );
   });
 
@@ -128,30 +133,30 @@ describe('connection, token and errors', () => {
   });
 
   it('an_api_base_with_a_path_prefix_is_kept', async () => {
-    const r = await runCli(['volume', 'list', '--api', `http://127.0.0.1:${CLI_PORTS.unreachable}/twinsan/`], {});
-    expect(r.stderr).toContain(`http://127.0.0.1:${CLI_PORTS.unreachable}/twinsan/api/v1/volumes`);
+    const r = await runCli(['volume', 'list', '--api', `http://127.0.0.1:${unreachable}/twinsan/`], {});
+    expect(r.stderr).toContain(`http://127.0.0.1:${unreachable}/twinsan/api/v1/volumes`);
   });
 
   it('a_non_json_error_page_becomes_one_line', async () => {
-    const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
+    const r = await runCli(['volume', 'list'], { TWINSAN_API: `http://127.0.0.1:${rawPort}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('twinsan: <html><body><h1>502 Bad Gateway</h1> </body></html> [502 Bad Gateway]\n');
   });
 
   it('control_characters_in_an_api_message_do_not_reach_the_terminal', async () => {
-    const r = await runCli(['volume', 'show', 'evil'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
+    const r = await runCli(['volume', 'show', 'evil'], { TWINSAN_API: `http://127.0.0.1:${rawPort}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('twinsan: no volume ?[2J?]0;owned? [404 Not Found]\n');
   });
 
   it('a_nested_field_is_traced_to_the_option_of_its_top_level_key', async () => {
-    const r = await runCli(['rg', 'update', 'rg-a', '--alias', '198.18.0.50/24@eth1', '--alias', '198.18.0.51/24@eth9'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}` });
+    const r = await runCli(['rg', 'update', 'rg-a', '--alias', '198.18.0.50/24@eth1', '--alias', '198.18.0.51/24@eth9'], { TWINSAN_API: `http://127.0.0.1:${rawPort}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('twinsan: interface eth9 does not exist on node-b (field aliasIps[1].interface, from --alias) [400 Bad Request]\n');
   });
 
   it('a_server_that_does_not_answer_times_out_with_exit_3', async () => {
-    const r = await runCli(['volume', 'list', '--timeout', '0.3'], { TWINSAN_API: `http://127.0.0.1:${CLI_PORTS.raw}/slow` });
+    const r = await runCli(['volume', 'list', '--timeout', '0.3'], { TWINSAN_API: `http://127.0.0.1:${rawPort}/slow` });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/cannot reach .*\/slow\/api\/v1\/volumes: no answer within 0\.3 s\n  hint: a slow operation\? raise --timeout/);
   });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Capture, CLI_PORTS, cliHarness, CliHarness } from './harness';
+import { Capture, cliHarness, CliHarness } from './harness';
 
 let h: CliHarness;
 beforeAll(async () => {
-  h = await cliHarness(CLI_PORTS.follow);
+  h = await cliHarness();
   for (let i = 1; i <= 5; i++) h.control.emit('move', `rg-a moved (${i})`, 'rg-a');
 });
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PORTS, cliHarness, CliHarness } from './harness';
+import { cliHarness, CliHarness } from './harness';
 
 let h: CliHarness;
 beforeAll(async () => {
-  h = await cliHarness(CLI_PORTS.groups);
+  h = await cliHarness();
 });
 afterAll(async () => {
   await h.close();

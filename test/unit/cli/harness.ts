@@ -15,9 +15,16 @@ import { reportError } from '../../../src/cli/commands';
 import { buildProgram } from '../../../src/cli/program';
 import type { CliIo, InStream, OutStream } from '../../../src/cli/output';
 import { FakeControl } from '../api/fake-control';
+import { freePort } from '../../../scripts/lib/ports.mjs';
 
-/** This worktree's loopback ports (24000-24999), one per test file. */
-export const CLI_PORTS = { commands: 24101, client: 24102, tls: 24103, follow: 24104, groups: 24105, access: 24106, jobs: 24107, bin: 24108, raw: 24109, unreachable: 24999 } as const;
+/**
+ * A loopback port where nothing listens (free a moment ago), for the
+ * "cannot reach" cases. Servers themselves listen on port 0: vitest runs the
+ * CLI test files at once, and fixed ports collided.
+ */
+export async function unreachablePort(): Promise<number> {
+  return freePort();
+}
 
 /**
  * FakeControl whose jobs and resyncs move: each GET of a running job adds
@@ -139,13 +146,13 @@ export interface CliHarness {
   close(): Promise<void>;
 }
 
-export async function cliHarness(port: number, tls?: ApiTls): Promise<CliHarness> {
+export async function cliHarness(tls?: ApiTls): Promise<CliHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'twinsan-cli-'));
   const tokenFile = path.join(dir, 'api.token');
   const { store } = await TokenStore.open(tokenFile);
   const control = new MovingControl();
   const app = buildApp({ control, tokens: store, logger: pino({ level: 'silent' }), nodeId: 'node-a', dashboard: false });
-  const server = await startApiServer({ app, listen: `127.0.0.1:${port}`, ...(tls ? { tls } : {}) });
+  const server = await startApiServer({ app, listen: '127.0.0.1:0', ...(tls ? { tls } : {}) });
   const env = { TWINSAN_API: server.url, TWINSAN_TOKEN_FILE: tokenFile };
   return {
     control,
