@@ -27,6 +27,7 @@
 import { Alias, AliasSpec, describeSpec, formatAddress, isValidInterfaceName, parseAlias } from './address';
 import { AnnounceConfig, AnnounceResult, Announcer, AnnouncerLogger, DEFAULT_ANNOUNCE_CONFIG, resolveAnnounceConfig } from './announcer';
 import { AliasIpError } from './errors';
+import { AliasGuardPort } from './guard';
 import { AddressBackend, ConfiguredAddress, InterfaceState, IpRoute2 } from './iproute';
 import { LinkLayer, nativeLinkLayer } from './link';
 
@@ -53,6 +54,11 @@ export interface AliasIpManagerOptions {
   readonly link?: LinkLayer;
   /** pino-compatible; default silent. */
   readonly logger?: AliasIpLogger;
+  /**
+   * Told of every owned address (hold before adding, drop after deleting) so
+   * it can delete them if this process dies; see guard.ts. Default none.
+   */
+  readonly guard?: AliasGuardPort;
 }
 
 export interface ChangeResult {
@@ -82,6 +88,7 @@ export class AliasIpManager {
   private readonly dadTimeoutMs: number;
   private readonly adoptExisting: boolean;
   private readonly owned = new Map<string, Alias>();
+  private readonly guard: AliasGuardPort | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: AliasIpManagerOptions) {
@@ -97,6 +104,8 @@ export class AliasIpManager {
     this.ipv6Dad = options.ipv6Dad ?? false;
     this.dadTimeoutMs = options.dadTimeoutMs ?? 5000;
     this.adoptExisting = options.adoptExisting ?? true;
+    this.guard = options.guard;
+    for (const name of this.allowed) void this.guard?.allow(name);
     this.announcer = new Announcer({
       link: options.link ?? nativeLinkLayer,
       stillServed: (alias) => this.served(alias),
@@ -108,6 +117,7 @@ export class AliasIpManager {
   allow(interfaceName: string): void {
     if (!isValidInterfaceName(interfaceName)) throw new AliasIpError('EINVAL', `bad interface name ${JSON.stringify(interfaceName)}`);
     this.allowed.add(interfaceName);
+    void this.guard?.allow(interfaceName);
   }
 
   /** The interfaces this manager may touch. */
@@ -126,16 +136,23 @@ export class AliasIpManager {
     return this.exclusive(async () => {
       const found = this.assertAddable(alias, await this.locate(alias));
       if (found) {
-        if (this.adoptExisting) this.owned.set(alias.key, alias);
+        if (this.adoptExisting) await this.own(alias);
         if (found.tentative && this.ipv6Dad) await this.awaitDad(alias, false);
         return { changed: false };
       }
+      // The guard hears of it before the kernel has it: a death right after the add is covered.
+      const wasOwned = this.owned.has(alias.key);
+      await this.guard?.hold(alias);
       try {
         await this.backend.add(alias, { dad: this.ipv6Dad });
       } catch (err) {
         // Added by someone else meanwhile? Then the state we want holds.
-        if (!this.assertAddable(alias, await this.locate(alias))) throw err;
-        if (this.adoptExisting) this.owned.set(alias.key, alias);
+        if (!this.assertAddable(alias, await this.locate(alias))) {
+          if (!wasOwned) await this.guard?.drop(alias);
+          throw err;
+        }
+        if (this.adoptExisting) await this.own(alias);
+        else if (!wasOwned) await this.guard?.drop(alias);
         return { changed: false };
       }
       this.owned.set(alias.key, alias);
@@ -155,8 +172,10 @@ export class AliasIpManager {
     this.announcer.cancel(alias.key);
     return this.exclusive(async () => {
       this.announcer.cancel(alias.key); // again: an announce() queued before us may have started one
+      const changed = await this.deleteIfPresent(alias);
       this.owned.delete(alias.key);
-      return { changed: await this.deleteIfPresent(alias) };
+      await this.guard?.drop(alias); // after the delete: a death before it leaves the guard to delete it
+      return { changed };
     });
   }
 
@@ -198,6 +217,7 @@ export class AliasIpManager {
         try {
           if (await this.deleteIfPresent(alias)) removed.push(toSpec(alias));
           this.owned.delete(alias.key);
+          await this.guard?.drop(alias);
         } catch (err) {
           failures.push(err);
         }
@@ -205,6 +225,15 @@ export class AliasIpManager {
       if (failures.length > 0) throw failures[0];
       return removed;
     });
+  }
+
+  /**
+   * Clean shutdown, after removeAll(): tells the guard to remove nothing and
+   * exit. An address removeAll() could not delete stays (the guard would
+   * fail the same way); the next start-up removes it.
+   */
+  async releaseGuard(): Promise<void> {
+    await this.exclusive(async () => this.guard?.release());
   }
 
   /** The addresses this manager owns (see the class comment). */
@@ -222,6 +251,11 @@ export class AliasIpManager {
       );
     }
     return alias;
+  }
+
+  private async own(alias: Alias): Promise<void> {
+    if (!this.owned.has(alias.key)) await this.guard?.hold(alias);
+    this.owned.set(alias.key, alias);
   }
 
   private async served(alias: Alias): Promise<boolean> {
@@ -282,8 +316,9 @@ export class AliasIpManager {
       if (!here) throw new AliasIpError('EDADFAILED', `${describeSpec(alias)}: address vanished during duplicate address detection`);
       if (here.dadFailed) {
         if (weAdded) {
-          this.owned.delete(alias.key);
           await this.deleteIfPresent(alias);
+          this.owned.delete(alias.key);
+          await this.guard?.drop(alias);
         }
         throw new AliasIpError('EDADFAILED', `${describeSpec(alias)}: duplicate address detection failed: another node holds ${formatAddress(alias.bytes)}`);
       }

@@ -6,7 +6,7 @@
  * it first on shutdown.
  */
 import type { Logger } from 'pino';
-import { AliasIpManager } from '../alias-ip';
+import { AliasGuard, AliasIpManager } from '../alias-ip';
 import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
 import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
@@ -121,7 +121,7 @@ export class NodeGroups {
     const c = o.config;
     for (const v of o.volumes) this.watchVolume(v);
     const interfaces = [...new Set(c.resourceGroups.flatMap((rg) => rg.aliasIps.map((a) => a.interface)))];
-    this.aliases = o.aliases ?? (interfaces.length > 0 ? new AliasIpManager({ interfaces, logger: o.log.child({ component: 'alias-ip' }) }) : null);
+    this.aliases = o.aliases ?? (interfaces.length > 0 ? this.newAliasManager(interfaces) : null);
     const hb = c.heartbeat;
     this.heartbeat =
       hb.local && hb.peer
@@ -155,6 +155,12 @@ export class NodeGroups {
     this.keeper?.on('lost', (rg) => void this.controller.onLeaseTrouble(rg));
   }
 
+  /** With a guard process that deletes the aliases if this process dies without a clean shutdown (src/alias-ip/guard.ts). */
+  private newAliasManager(interfaces: readonly string[]): AliasIpManager {
+    const logger = this.o.log.child({ component: 'alias-ip' });
+    return new AliasIpManager({ interfaces, logger, guard: new AliasGuard({ interfaces, log: logger }) });
+  }
+
   /** Keeps the live SCSI state the peer replicates for a group volume. */
   private watchVolume(v: OpenGroupVolume): void {
     this.volumes.push(v);
@@ -178,7 +184,7 @@ export class NodeGroups {
     for (const v of volumes) if (!this.volumes.includes(v)) this.watchVolume(v);
     const interfaces = [...new Set(rg.aliasIps.map((a) => a.interface))];
     if (interfaces.length > 0) {
-      this.aliases ??= new AliasIpManager({ interfaces, logger: this.o.log.child({ component: 'alias-ip' }) });
+      this.aliases ??= this.newAliasManager(interfaces);
       for (const i of interfaces) this.aliases.allow(i);
     }
     this.entries.push({ config: rg, group: this.buildGroup(rg, this.iscsiPort) });
@@ -437,6 +443,7 @@ export class NodeGroups {
       await this.heartbeat?.stop(byeSafe);
       this.keeper?.close();
       await this.aliases?.removeAll().catch(() => undefined);
+      await this.aliases?.releaseGuard();
       await this.o.witness.witness?.close().catch(() => undefined);
     }
   }
