@@ -118,16 +118,13 @@ function docCommands(markdown: string): { argv: string[]; text: string }[] {
   return out;
 }
 
-/** This worktree's loopback port for the CLI run. */
-const CLI_PORT = 27101;
-
 describe('docs/walkthrough.md, the CLI commands', () => {
   const markdown = read(path.join(REPO, 'docs/walkthrough.md'));
   let h: CliHarness;
   let secretFile = '';
 
   beforeAll(async () => {
-    h = await cliHarness(CLI_PORT);
+    h = await cliHarness();
     h.control.paired = false;
     secretFile = path.join(h.dir, 'chap.secret');
     await writeFile(secretFile, 'walkthrough-12\n', { mode: 0o600 });
