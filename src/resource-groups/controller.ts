@@ -343,6 +343,17 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     });
   }
 
+  /**
+   * A group changed at run time (cluster configuration): `op` swaps its config in the groups list
+   * and changes what must change in place, between this group's decisions and moves. The new
+   * preferred node and failback mode count from the next evaluation (autoFailback moves a group
+   * with failback 'auto' to its new preferred node once in sync).
+   */
+  reconfigure(rg: string, op: () => Promise<void>): Promise<void> {
+    this.entry(rg);
+    return this.serialize(rg, op);
+  }
+
   private serialize(rg: string, op: () => Promise<void>): Promise<void> {
     const prev = this.busy.get(rg) ?? Promise.resolve();
     const run = prev.then(op, op);

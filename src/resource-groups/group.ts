@@ -124,6 +124,14 @@ export class ResourceGroup extends EventEmitter<ResourceGroupEvents> {
     });
   }
 
+  /**
+   * Runs `op` between the group's operations (never during a start, stop or move), told whether
+   * the group is served here: a change of a served group's resources in place (alias IPs at run time).
+   */
+  whileIdle<T>(op: (serving: boolean) => Promise<T>): Promise<T> {
+    return this.serial(() => op(this.current === 'serving'));
+  }
+
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const run = this.queue.then(op, op);
     this.queue = run.catch(() => undefined);

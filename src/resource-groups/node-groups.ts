@@ -18,7 +18,7 @@ import { LeasePort, PeerControl, ResourceGroupController } from './controller';
 import { ResourceGroup } from './group';
 import { FrontEndHeartbeat } from './heartbeat';
 import { LivenessPath, PeerWatch } from './liveness';
-import { PromotableVolume, ServedDevice, TargetServerPort, resourceGroupResources } from './resources';
+import { AliasIpPort, LiveGroupResources, PromotableVolume, ServedDevice, TargetServerPort, liveGroupResources } from './resources';
 import { byeAllowed, outdatedRecordAction } from './outdated';
 import { DataStanding, groupStanding } from './start-rule';
 import { LeaseKeeper, Witness, WitnessMode } from './witness';
@@ -101,7 +101,7 @@ export class NodeGroups {
   private aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
   /** The groups, read live by the controller: groups are added and removed at run time (cluster configuration). */
-  private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup }[] = [];
+  private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup; live: LiveGroupResources }[] = [];
   /** The open volumes of every group (those added at run time too). */
   private readonly volumes: OpenGroupVolume[] = [];
   private readonly iscsiPort: number;
@@ -139,7 +139,7 @@ export class NodeGroups {
     this.watch = new PeerWatch(paths, { suspectAfterMs: Math.max(2 * hb.intervalMs, hb.deadMs / 2), deadMs: hb.deadMs, pollMs: Math.max(10, Math.floor(hb.intervalMs / 2)) });
     this.keeper = o.witness.witness ? new LeaseKeeper({ witness: o.witness.witness, nodeId: c.nodeId }) : null;
     this.iscsiPort = hostPort(c.iscsi.listen[0]!).port;
-    for (const rg of c.resourceGroups) this.entries.push({ config: rg, group: this.buildGroup(rg, this.iscsiPort) });
+    for (const rg of c.resourceGroups) this.entries.push({ config: rg, ...this.buildGroup(rg, this.iscsiPort) });
     this.controller = new ResourceGroupController({
       nodeId: c.nodeId,
       mode: o.witness.mode,
@@ -182,13 +182,35 @@ export class NodeGroups {
   async addGroup(rg: ResourceGroupConfig, volumes: readonly OpenGroupVolume[]): Promise<void> {
     if (this.groupConfig(rg.name)) throw new Error(`resource group ${rg.name} exists`);
     for (const v of volumes) if (!this.volumes.includes(v)) this.watchVolume(v);
-    const interfaces = [...new Set(rg.aliasIps.map((a) => a.interface))];
-    if (interfaces.length > 0) {
-      this.aliases ??= this.newAliasManager(interfaces);
-      for (const i of interfaces) this.aliases.allow(i);
-    }
-    this.entries.push({ config: rg, group: this.buildGroup(rg, this.iscsiPort) });
+    this.allowInterfaces(rg);
+    this.entries.push({ config: rg, ...this.buildGroup(rg, this.iscsiPort) });
     await this.controller.groupAdded(rg.name);
+  }
+
+  /** The alias manager may touch the group's interfaces (created with the first group that has any). */
+  private allowInterfaces(rg: ResourceGroupConfig): void {
+    const interfaces = [...new Set(rg.aliasIps.map((a) => a.interface))];
+    if (interfaces.length === 0) return;
+    this.aliases ??= this.newAliasManager(interfaces);
+    for (const i of interfaces) this.aliases.allow(i);
+  }
+
+  /**
+   * A group's preferred node, failback mode or alias IPs changed at run time (same volumes). Where it
+   * is served the alias IPs change in place (new ones added and announced, the targets listed and
+   * listening there, old ones removed) without stopping its targets; elsewhere the next start uses
+   * them. The preferred node and failback mode are read from the config at each decision.
+   */
+  async updateGroup(rg: ResourceGroupConfig): Promise<void> {
+    const entry = this.entries.find((e) => e.config.name === rg.name);
+    if (!entry) throw new Error(`no resource group ${rg.name}`);
+    if (!sameVolumes(entry.config.volumes, rg.volumes)) throw new Error(`resource group ${rg.name}: a change of its volumes rebuilds it (removeGroup, addGroup)`);
+    this.allowInterfaces(rg);
+    await this.controller.reconfigure(rg.name, async () => {
+      const aliasesChanged = JSON.stringify(entry.config.aliasIps) !== JSON.stringify(rg.aliasIps);
+      entry.config = rg;
+      if (aliasesChanged) await entry.group.whileIdle((serving) => entry.live.changeAliases(rg.aliasIps, serving));
+    });
   }
 
   /** A group removed at run time (or about to be replaced): stopped here if served, then forgotten. */
@@ -206,7 +228,7 @@ export class NodeGroups {
     this.liveStates.delete(volumeId);
   }
 
-  private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): ResourceGroup {
+  private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): { group: ResourceGroup; live: LiveGroupResources } {
     const o = this.o;
     const vols = rg.volumes.map((name) => this.volumes.find((v) => v.config.name === name)!);
     const server = o.server;
@@ -218,6 +240,7 @@ export class NodeGroups {
         server.addTarget(v && o.decorateTarget ? o.decorateTarget(v.config, target) : target);
       },
       removeTarget: (iqn) => server.removeTarget(iqn),
+      setPortals: (iqn, portals) => server.updateTargetPortals(iqn, portals),
       hasTarget: (iqn) => server.listTargets().some((t) => t.name === iqn),
       // A wildcard iscsi.listen on the same port reaches the alias already (and binding it would fail).
       listen: (h, p) => (wildcard(p) ? Promise.resolve(p) : server.listen(h, p)),
@@ -255,19 +278,24 @@ export class NodeGroups {
       }
       return out;
     };
-    const noAliases = { add: async () => undefined, remove: async () => undefined, announce: async () => undefined };
-    return new ResourceGroup(
-      rg.name,
-      resourceGroupResources({
-        volumes: vols.map(promotable),
-        buildDevices,
-        aliases: this.aliases ?? noAliases,
-        aliasIps: rg.aliasIps,
-        server: port,
-        iscsiPort,
-      }),
-      o.log.child({ rg: rg.name }),
-    );
+    const live = liveGroupResources({
+      volumes: vols.map(promotable),
+      buildDevices,
+      aliases: this.aliasPort(),
+      aliasIps: rg.aliasIps,
+      server: port,
+      iscsiPort,
+    });
+    return { group: new ResourceGroup(rg.name, live.resources, o.log.child({ rg: rg.name })), live };
+  }
+
+  /** The alias manager as the groups see it, looked up on each call: a group without alias IPs may gain some at run time. */
+  private aliasPort(): AliasIpPort {
+    return {
+      add: async (spec) => this.aliases?.add(spec),
+      remove: async (spec) => this.aliases?.remove(spec),
+      announce: async (spec) => this.aliases?.announce(spec),
+    };
   }
 
   /** The group's standing from its volumes' mirror status. */
@@ -447,6 +475,10 @@ export class NodeGroups {
       await this.o.witness.witness?.close().catch(() => undefined);
     }
   }
+}
+
+function sameVolumes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
 }
 
 function hostPort(s: string): { host: string; port: number } {

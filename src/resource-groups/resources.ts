@@ -92,35 +92,85 @@ export interface AliasIpPort {
   announce(spec: AliasIpConfig): Promise<unknown>;
 }
 
-export function aliasIpResource(aliases: AliasIpPort, specs: readonly AliasIpConfig[]): Resource {
-  const removeAll = async (): Promise<void> => {
-    for (const s of [...specs].reverse()) await aliases.remove(s);
-  };
-  return {
-    name: 'alias-ips',
-    // Adding the address (a spawn of ip, tens of ms) overlaps the promotion: until 'targets'
-    // nothing listens on it, so an early initiator is refused and retries.
-    startsAlongside: true,
-    async start() {
-      for (const s of specs) await aliases.add(s);
-    },
-    async stop(reason: StopReason) {
-      // A move keeps the addresses until the peer serves them (handedOver): with the targets gone,
-      // a reconnecting initiator is refused at once (RST) and retries, where a vanished address
-      // would leave its SYN unanswered for a whole retransmission timeout (1 s). The peer's GARP
-      // moves the initiators over; the overlap is the move's own few tens of ms.
-      if (reason !== 'move') await removeAll();
-    },
-    handedOver: removeAll,
-  };
+/**
+ * The RG's alias IPs: every resource reads them at its start, and a change at run time
+ * (changeAliases) replaces them here once, for all of them.
+ */
+export class GroupAddresses {
+  constructor(private current: readonly AliasIpConfig[]) {}
+  get specs(): readonly AliasIpConfig[] {
+    return this.current;
+  }
+  get addresses(): string[] {
+    return this.current.map((s) => s.address);
+  }
+  set(next: readonly AliasIpConfig[]): void {
+    this.current = next;
+  }
 }
 
-export function announceResource(aliases: AliasIpPort, specs: readonly AliasIpConfig[]): Resource {
+const aliasKey = (s: AliasIpConfig): string => `${s.address}/${s.prefix}@${s.interface}`;
+
+/** The alias IPs this node holds for the group: added on start, the ones no longer wanted removed by prune(). */
+export class AliasIpResource implements Resource {
+  readonly name = 'alias-ips';
+  // Adding the address (a spawn of ip, tens of ms) overlaps the promotion: until 'targets'
+  // nothing listens on it, so an early initiator is refused and retries.
+  readonly startsAlongside = true;
+  /** What this node added (or was adding when it failed): what a stop removes. */
+  private readonly held = new Map<string, AliasIpConfig>();
+  constructor(
+    private readonly aliases: AliasIpPort,
+    private readonly addresses: GroupAddresses,
+  ) {}
+  async start(): Promise<void> {
+    await this.addMissing();
+  }
+  /** Adds the group's addresses not held yet; resolves with those it added. */
+  async addMissing(): Promise<AliasIpConfig[]> {
+    const added: AliasIpConfig[] = [];
+    for (const s of this.addresses.specs) {
+      if (this.held.has(aliasKey(s))) continue;
+      this.held.set(aliasKey(s), s);
+      await this.aliases.add(s);
+      added.push(s);
+    }
+    return added;
+  }
+  async stop(reason: StopReason): Promise<void> {
+    // A move keeps the addresses until the peer serves them (handedOver): with the targets gone,
+    // a reconnecting initiator is refused at once (RST) and retries, where a vanished address
+    // would leave its SYN unanswered for a whole retransmission timeout (1 s). The peer's GARP
+    // moves the initiators over; the overlap is the move's own few tens of ms.
+    if (reason !== 'move') await this.removeWhere(() => true);
+  }
+  handedOver(): Promise<void> {
+    return this.removeWhere(() => true);
+  }
+  /** Removes the held addresses the group no longer has (after the targets stopped listening there). */
+  prune(): Promise<void> {
+    const wanted = new Set(this.addresses.specs.map(aliasKey));
+    return this.removeWhere((key) => !wanted.has(key));
+  }
+  private async removeWhere(pick: (key: string) => boolean): Promise<void> {
+    for (const [key, s] of [...this.held].reverse()) {
+      if (!pick(key)) continue;
+      await this.aliases.remove(s);
+      this.held.delete(key);
+    }
+  }
+}
+
+export function aliasIpResource(aliases: AliasIpPort, specs: readonly AliasIpConfig[]): Resource {
+  return new AliasIpResource(aliases, new GroupAddresses(specs));
+}
+
+export function announceResource(aliases: AliasIpPort, addresses: GroupAddresses): Resource {
   return {
     name: 'announce',
     async start() {
       // The burst runs on; waiting for it would delay the targets by ~1 s.
-      for (const s of specs) void aliases.announce(s).catch(() => undefined);
+      for (const s of addresses.specs) void aliases.announce(s).catch(() => undefined);
     },
     async stop() {},
   };
@@ -129,6 +179,8 @@ export function announceResource(aliases: AliasIpPort, specs: readonly AliasIpCo
 export interface TargetServerPort<D extends ServedDevice> {
   addTarget(device: D, portals: readonly string[]): void;
   removeTarget(iqn: string): Promise<void>;
+  /** A served target's portals change (sessions through an address left out end). */
+  setPortals(iqn: string, portals: readonly string[]): Promise<void>;
   hasTarget(iqn: string): boolean;
   listen(host: string, port: number): Promise<number>;
   unlisten(host: string, port: number): Promise<boolean>;
@@ -140,16 +192,33 @@ export class TargetsResource<D extends ServedDevice> implements Resource {
   constructor(
     private readonly server: TargetServerPort<D>,
     private readonly state: ScsiStateResource<D>,
-    private readonly specs: readonly AliasIpConfig[],
+    private readonly addresses: GroupAddresses,
     private readonly port: number,
   ) {}
   async start(): Promise<void> {
-    const portals = this.specs.map((s) => s.address);
+    const portals = this.addresses.addresses;
     for (const d of this.state.devices()) {
       if (this.server.hasTarget(d.iqn)) continue;
       d.setAvailability(0, 'transitioning');
       this.server.addTarget(d, portals);
     }
+    await this.listenAt(portals);
+  }
+  /**
+   * The group's addresses changed while served: listen at the new ones, list the targets at the
+   * current ones only, stop listening at the old ones. The targets stay; their LUs keep taking commands.
+   */
+  async retarget(): Promise<void> {
+    const portals = this.addresses.addresses;
+    await this.listenAt(portals);
+    for (const d of this.state.devices()) if (this.server.hasTarget(d.iqn)) await this.server.setPortals(d.iqn, portals);
+    for (const a of [...this.listening]) {
+      if (portals.includes(a)) continue;
+      await this.server.unlisten(a, this.port);
+      this.listening.delete(a);
+    }
+  }
+  private async listenAt(portals: readonly string[]): Promise<void> {
     for (const a of portals) {
       if (this.listening.has(a)) continue;
       await this.server.listen(a, this.port);
@@ -190,8 +259,7 @@ export function aluaResource<D extends ServedDevice>(state: ScsiStateResource<D>
   };
 }
 
-/** The six resources of one RG, in start order. */
-export function resourceGroupResources<D extends ServedDevice>(parts: {
+export interface GroupResourceParts<D extends ServedDevice> {
   volumes: readonly PromotableVolume[];
   buildDevices: () => Promise<D[]>;
   aliases: AliasIpPort;
@@ -201,14 +269,38 @@ export function resourceGroupResources<D extends ServedDevice>(parts: {
   forcePromote?: () => boolean;
   /** Bound on a planned move's drain (default DEFAULT_MOVE_DRAIN_MS). */
   drainMs?: number;
-}): Resource[] {
+}
+
+/** The six resources of one RG, and the change of its alias IPs at run time. */
+export interface LiveGroupResources {
+  readonly resources: readonly Resource[];
+  /**
+   * The group's alias IPs become `next`. Served here (`serving`): the new addresses are added and
+   * announced (GARP / unsolicited NA), the targets listen and are listed there and nowhere else, then
+   * the old addresses go; the targets and their LUs are not stopped. Not served: the next start uses them.
+   * Run it between the group's operations (ResourceGroup.whileIdle).
+   */
+  changeAliases(next: readonly AliasIpConfig[], serving: boolean): Promise<void>;
+}
+
+export function liveGroupResources<D extends ServedDevice>(parts: GroupResourceParts<D>): LiveGroupResources {
   const state = new ScsiStateResource(parts.buildDevices);
-  return [
-    mirrorResource(parts.volumes, { force: parts.forcePromote }),
-    state,
-    aliasIpResource(parts.aliases, parts.aliasIps),
-    announceResource(parts.aliases, parts.aliasIps),
-    new TargetsResource(parts.server, state, parts.aliasIps, parts.iscsiPort),
-    aluaResource(state, parts.drainMs),
-  ];
+  const addresses = new GroupAddresses(parts.aliasIps);
+  const aliasIps = new AliasIpResource(parts.aliases, addresses);
+  const targets = new TargetsResource(parts.server, state, addresses, parts.iscsiPort);
+  return {
+    resources: [mirrorResource(parts.volumes, { force: parts.forcePromote }), state, aliasIps, announceResource(parts.aliases, addresses), targets, aluaResource(state, parts.drainMs)],
+    async changeAliases(next, serving) {
+      addresses.set(next);
+      if (!serving) return;
+      for (const s of await aliasIps.addMissing()) void parts.aliases.announce(s).catch(() => undefined);
+      await targets.retarget();
+      await aliasIps.prune();
+    },
+  };
+}
+
+/** The six resources of one RG, in start order. */
+export function resourceGroupResources<D extends ServedDevice>(parts: GroupResourceParts<D>): Resource[] {
+  return [...liveGroupResources(parts).resources];
 }

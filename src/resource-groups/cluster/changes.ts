@@ -166,7 +166,7 @@ const HANDLERS: { readonly [K in ChangeKind]: Handler<K> } = {
   'rg-delete': (doc, { name }) => {
     const g = groupNamed(doc, name);
     const members = doc.volumes.filter((v) => v.resourceGroup === name).map((v) => v.name);
-    if (members.length > 0) throw new ControlError('precondition-failed', `resource group ${name} still has volumes (${members.join(', ')}); delete or move them first`);
+    if (members.length > 0) throw new ControlError('precondition-failed', `resource group ${name} still has volumes (${members.join(', ')}); delete or move them first`, { field: 'volumes' });
     return { ...doc, resourceGroups: doc.resourceGroups.filter((x) => x !== g) };
   },
   'node-update': (doc, change) => {

@@ -24,6 +24,7 @@ import {
   JobTable,
   planReconcile,
   type ClusterDocument,
+  type ClusterResourceGroup,
   type ClusterVolume,
   type ReconcileStep,
   type ReconcileStepKind,
@@ -450,8 +451,9 @@ export class TwinsanNode {
       this.events.record('rg-created', `resource group ${s.group.name} added`, s.group.name);
     },
     'rg-update': async (s) => {
-      await this.regroup(s.group.name);
-      this.events.record('rg-changed', `resource group ${s.group.name} changed (its targets restarted)`, s.group.name);
+      const config = this.effective.resourceGroups.find((g) => g.name === s.group.name);
+      if (this.groups && config) await this.groups.updateGroup(config);
+      this.events.record('rg-changed', `resource group ${s.group.name} changed: ${describeGroupChange(s.previous, s.group)}`, s.group.name);
     },
     'volume-add': (s) => this.addVolume(s.volume),
     'volume-grow': (s) => this.growVolume(s.volume),
@@ -598,6 +600,17 @@ export class TwinsanNode {
     if (errors.length > 0) throw errors[0];
     this.log.info('node stopped');
   }
+}
+
+/** What an rg-update changed, for its event. */
+function describeGroupChange(before: ClusterResourceGroup, after: ClusterResourceGroup): string {
+  const addresses = (g: ClusterResourceGroup): string => g.aliasIps.map((a) => `${a.address}/${a.prefix}@${a.interface}`).join(', ') || 'none';
+  const changes = [
+    before.preferredNode !== after.preferredNode ? `preferred node ${before.preferredNode} → ${after.preferredNode}` : null,
+    before.failback !== after.failback ? `failback ${before.failback} → ${after.failback}` : null,
+    addresses(before) !== addresses(after) ? `alias IPs ${addresses(before)} → ${addresses(after)}` : null,
+  ].filter((c): c is string => c !== null);
+  return changes.length > 0 ? changes.join('; ') : 'no effective change';
 }
 
 async function exists(p: string): Promise<boolean> {

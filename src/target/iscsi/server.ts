@@ -96,6 +96,20 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
     this.targets.set(name, { ...rest, allowedInitiators: access.allowedInitiators, ...(access.chap ? { chap: access.chap } : {}) });
   }
 
+  /**
+   * Changes the portals a served target is listed and logged in to (a resource group's alias IPs
+   * changed at run time). Sessions made through an address no longer among them are ended: that
+   * address is going away, and an initiator must log in again through a current one.
+   */
+  async updateTargetPortals(name: string, portals: readonly string[]): Promise<void> {
+    const t = this.targets.get(name);
+    if (!t) throw new Error(`target ${name} is not served`);
+    const updated: IscsiTarget = { ...t, portals: [...portals] };
+    this.targets.set(name, updated);
+    const stale = [...this.sessions.values()].filter((s) => s.session.target?.name === name && !servedAt(updated, s.conn.localAddress));
+    await Promise.all(stale.map((s) => s.conn.shutdown()));
+  }
+
   listTargets(): IscsiTarget[] {
     return [...this.targets.values()];
   }

@@ -133,7 +133,7 @@ describe('ClusterConfigStore', () => {
     expect(store.document.volumes[0]!.access).toEqual({ allowedInitiators: null, chap: null, mutualChap: null });
     await store.apply({ kind: 'rg-create', group: { name: 'rg1', preferredNode: 'b', aliasIps: [{ address: '198.18.0.50', prefix: 24, interface: 'eth1' }], failback: 'auto' } });
     await store.apply({ kind: 'volume-create', volume: volume('in-rg', { resourceGroup: 'rg1', owner: 'b' }) });
-    await expect(store.apply({ kind: 'rg-delete', name: 'rg1' })).rejects.toMatchObject({ code: 'precondition-failed' });
+    await expect(store.apply({ kind: 'rg-delete', name: 'rg1' })).rejects.toMatchObject({ code: 'precondition-failed', details: { field: 'volumes' } });
     await store.apply({ kind: 'rg-update', name: 'rg1', preferredNode: 'a' });
     expect(store.document.volumes.find((v) => v.name === 'in-rg')!.owner).toBe('a');
   });

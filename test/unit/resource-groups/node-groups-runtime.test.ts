@@ -114,4 +114,70 @@ describe('NodeGroups at run time', () => {
       await server.close();
     }
   });
+
+  it('changes a served group in place: new alias IP added, the target listed there, the old one removed, the target not rebuilt; preferred node and failback follow', async () => {
+    const config = await parseNodeConfig({
+      nodeId: 'a',
+      clusterId: 'unit',
+      dataDir: dir,
+      iscsi: { listen: ['0.0.0.0:24980'] },
+      peer: { nodeId: 'b', secret: 'sixteen bytes at least', links: [{ local: '127.0.0.1:24981', peer: '127.0.0.1:24982' }, { local: '127.0.0.1:24983', peer: '127.0.0.1:24984' }] },
+      volumes: [],
+    });
+    const addresses = new FakeAddresses(['eth9']);
+    const aliases = new AliasIpManager({ interfaces: ['eth9'], addressBackend: addresses, link: new FakeLink(), logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } });
+    const server = new IscsiServer({ log: silent });
+    const groups = new NodeGroups({
+      config,
+      log: silent,
+      server,
+      volumes: [],
+      alua: ownerAluaGroups(pairLayout('a', 'b'), { local: 1, peer: 2 }),
+      mirrorPeerState: () => 'down',
+      witness: { mode: 'no-witness', witness: null },
+      inSync: () => true,
+      dataStanding: () => 'current',
+      aliases,
+    });
+    await groups.start();
+    try {
+      const volume = fakeVolume({
+        id: '5d1c0f0e-1111-4a2b-9c3d-000000000002',
+        name: 'rv2',
+        iqn: 'iqn.2026-11.io.twinsan.unit:rv2',
+        sizeBytes: 1 << 20,
+        thin: true,
+        blockSize: 512,
+        physicalBlockSize: 512,
+        owner: 'a',
+        resourceGroup: 'rg8',
+        backing: path.join(dir, 'rv2.img'),
+      });
+      const rg8 = { name: 'rg8', preferredNode: 'a', aliasIps: [{ address: '198.18.8.8', prefix: 24, interface: 'eth9' }], volumes: ['rv2'], failback: 'auto' as const };
+      await groups.addGroup(rg8, [volume]);
+      await waitFor(() => groups.controller.status().find((g) => g.name === 'rg8')?.state === 'serving', 'rg8 serving');
+      const before = server.listTargets().find((t) => t.name === 'iqn.2026-11.io.twinsan.unit:rv2');
+      expect(before?.portals).toEqual(['198.18.8.8']);
+
+      await groups.updateGroup({ ...rg8, preferredNode: 'b', failback: 'manual', aliasIps: [{ address: '198.18.8.9', prefix: 24, interface: 'eth9' }] });
+      expect(addresses.addresses('eth9')).toEqual(['198.18.8.9/24']);
+      const after = server.listTargets().find((t) => t.name === 'iqn.2026-11.io.twinsan.unit:rv2');
+      expect(after?.portals).toEqual(['198.18.8.9']);
+      // The same device: the target was re-listed, not rebuilt (its LU kept serving).
+      expect(after?.device).toBe(before?.device);
+      expect(groups.controller.status()).toEqual([{ name: 'rg8', state: 'serving', preferredNode: 'b', failback: 'manual' }]);
+      expect(volume.mirrored.role).toBe('primary');
+
+      // A change of the volumes is not an in-place update.
+      await expect(groups.updateGroup({ ...rg8, volumes: [] })).rejects.toThrow(/rebuilds it/);
+      await expect(groups.updateGroup({ ...rg8, name: 'nope' })).rejects.toThrow(/no resource group nope/);
+
+      await groups.removeGroup('rg8');
+      expect(addresses.addresses('eth9')).toEqual([]);
+      expect(server.listTargets()).toEqual([]);
+    } finally {
+      await groups.close();
+      await server.close();
+    }
+  });
 });

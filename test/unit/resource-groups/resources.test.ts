@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AliasIpConfig } from '../../../src/resource-groups/config';
 import { ResourceGroup } from '../../../src/resource-groups/group';
-import { PromotableVolume, ServedDevice, TargetServerPort, resourceGroupResources } from '../../../src/resource-groups/resources';
+import { PromotableVolume, ServedDevice, TargetServerPort, liveGroupResources } from '../../../src/resource-groups/resources';
 
 const ALIAS: AliasIpConfig = { address: '198.18.0.50', prefix: 24, interface: 'eth1' };
 
@@ -51,6 +51,7 @@ function fixture() {
   const server: TargetServerPort<typeof device> = {
     addTarget: (d, portals) => (journal.push(`add target ${d.iqn} at ${portals.join(',')}`), targets.add(d.iqn), undefined),
     removeTarget: async (iqn) => (journal.push(`remove target ${iqn}`), targets.delete(iqn), undefined),
+    setPortals: async (iqn, portals) => (journal.push(`portals ${iqn} at ${portals.join(',')}`), undefined),
     hasTarget: (iqn) => targets.has(iqn),
     listen: async (h, p) => (journal.push(`listen ${h}:${p}`), p),
     unlisten: async (h, p) => (journal.push(`unlisten ${h}:${p}`), true),
@@ -60,19 +61,17 @@ function fixture() {
     remove: async (s: AliasIpConfig) => journal.push(`remove ${s.address}`),
     announce: async (s: AliasIpConfig) => journal.push(`announce ${s.address}`),
   };
-  const rg = new ResourceGroup(
-    'rg1',
-    resourceGroupResources({
-      volumes: [volume],
-      buildDevices: async () => (journal.push('restore scsi state'), [device]),
-      aliases,
-      aliasIps: [ALIAS],
-      server,
-      iscsiPort: 3260,
-      drainMs: 250,
-    }),
-  );
-  return { rg, journal, volume, device };
+  const live = liveGroupResources({
+    volumes: [volume],
+    buildDevices: async () => (journal.push('restore scsi state'), [device]),
+    aliases,
+    aliasIps: [ALIAS],
+    server,
+    iscsiPort: 3260,
+    drainMs: 250,
+  });
+  const rg = new ResourceGroup('rg1', live.resources);
+  return { rg, live, journal, volume, device, targets };
 }
 
 describe('resource group resources', () => {
@@ -134,5 +133,59 @@ describe('resource group resources', () => {
     device.stuck = 0;
     await rg.moveOut();
     expect(rg.state).toBe('stopped');
+  });
+
+  describe('alias IPs changed at run time', () => {
+    const NEW: AliasIpConfig = { address: '198.18.0.60', prefix: 24, interface: 'eth1' };
+
+    it('served: the new address is added, announced and listened on, the target listed there only, then the old one goes; the target and LU stay', async () => {
+      const { rg, live, journal, device, targets } = fixture();
+      await rg.start();
+      journal.length = 0;
+      await rg.whileIdle((serving) => live.changeAliases([NEW], serving));
+      expect(journal).toEqual([
+        'add 198.18.0.60/24 dev eth1',
+        'announce 198.18.0.60',
+        'listen 198.18.0.60:3260',
+        'portals iqn.2026-11.io.twinsan:v1 at 198.18.0.60',
+        'unlisten 198.18.0.50:3260',
+        'remove 198.18.0.50',
+      ]);
+      expect(rg.state).toBe('serving');
+      expect(device.availability).toBe('online');
+      expect([...targets]).toEqual(['iqn.2026-11.io.twinsan:v1']);
+      // A stop now takes down the new address, not the old one again.
+      journal.length = 0;
+      await rg.stop();
+      expect(journal.filter((l) => /^(remove [0-9]|unlisten )/.test(l))).toEqual(['unlisten 198.18.0.60:3260', 'remove 198.18.0.60']);
+    });
+
+    it('served, an address kept and one added: the kept one is neither added again nor removed', async () => {
+      const { rg, live, journal } = fixture();
+      await rg.start();
+      journal.length = 0;
+      await rg.whileIdle((serving) => live.changeAliases([ALIAS, NEW], serving));
+      expect(journal).toEqual(['add 198.18.0.60/24 dev eth1', 'announce 198.18.0.60', 'listen 198.18.0.60:3260', 'portals iqn.2026-11.io.twinsan:v1 at 198.18.0.50,198.18.0.60']);
+    });
+
+    it('not served: nothing is touched, and the next start uses the new addresses', async () => {
+      const { rg, live, journal } = fixture();
+      await rg.whileIdle((serving) => live.changeAliases([NEW], serving));
+      expect(journal).toEqual([]);
+      await rg.start();
+      expect(journal).toContain('add 198.18.0.60/24 dev eth1');
+      expect(journal).toContain('add target iqn.2026-11.io.twinsan:v1 at 198.18.0.60');
+      expect(journal.some((l) => l.includes('198.18.0.50'))).toBe(false);
+    });
+
+    it('after a move out the kept (old) address is what handedOver removes, even when the group changed meanwhile', async () => {
+      const { rg, live, journal } = fixture();
+      await rg.moveIn();
+      await rg.moveOut();
+      await rg.whileIdle((serving) => live.changeAliases([NEW], serving));
+      journal.length = 0;
+      await rg.handedOver();
+      expect(journal).toEqual(['remove 198.18.0.50']);
+    });
   });
 });
