@@ -31,7 +31,14 @@ export class StatusServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://status');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://status');
+    } catch {
+      // A request target such as "//" is no URL: thrown from this listener it would end the process.
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('the request target is not a URL path\n');
+      return;
+    }
     const action = req.method === 'POST' ? this.actions[url.pathname.slice(1)] : undefined;
     if (action) {
       const rg = url.searchParams.get('rg');
