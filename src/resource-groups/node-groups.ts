@@ -274,6 +274,10 @@ export class NodeGroups {
             await lu.pushLiveState();
             await lu.replicateLiveState(null);
           },
+          // The group stops here (lease trouble, shutdown, a rebuild): the sessions it drops are not the
+          // initiators' nexus losses, so the releases they make here reach neither the peer nor the state
+          // this node restores from.
+          detachState: () => void lu.replicateLiveState(null),
         });
       }
       return out;
@@ -314,10 +318,9 @@ export class NodeGroups {
     try {
       lu.restoreLiveState(JSON.parse(json.toString('utf8')) as LiveScsiState);
       const peerPort = this.o.config.peer.relativeTargetPortId;
-      // The nexuses through the peer's port are gone: a SCSI-2 reservation held through it goes with them.
-      lu.reservations.targetPortLost(peerPort);
-      // The initiators' paths moved here with the alias IPs: their registrations follow them to this
-      // node's port, and their pending unit attentions to their nexuses through it.
+      // The initiators' paths moved here with the alias IPs: their registrations and SCSI-2 reservations
+      // follow them to this node's port (a failover is no nexus loss of theirs: SPC-2 7.21 releases on
+      // RELEASE, reset and power on), and their pending unit attentions to their nexuses through it.
       lu.reservations.targetPortMoved(peerPort, this.o.config.iscsi.relativeTargetPortId);
       lu.unitAttentions.rekey((key) => nexusKeyThrough(key, v.config.iqn, this.o.config.iscsi.portalGroupTag));
       v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'live SCSI state restored (replicated by the previous owner, or by this node before a move)');

@@ -7,7 +7,8 @@
  *   alias-ips   add the RG's addresses; stop: remove them (a move: once the peer serves them)
  *   announce    GARP burst (refresh later) / unsolicited NA; stop: nothing (remove cancels the refresh)
  *   targets     add one target per volume, listed at the alias IPs, and listen there
- *               (commands get NOT READY, ALUA transitioning, until 'alua'); stop: unlisten, remove the targets
+ *               (commands get NOT READY, ALUA transitioning, until 'alua'); stop: stop replicating the
+ *               live SCSI state (dropped sessions are no nexus loss of the initiators'), unlisten, remove the targets
  *   alua        every LU online (active/optimized); stop for a move: quiesce (new commands BUSY) and
  *               wait for the accepted ones to be answered, bounded (past the bound the LUs go back
  *               online and the move is abandoned: group.ts), then hand the final live SCSI state to
@@ -53,6 +54,8 @@ export interface ServedDevice {
   resume(): void;
   /** After the drain: put the final live SCSI state (reservations, unit attentions) on the peer, and stop replicating it. */
   handOver(): Promise<void>;
+  /** Stop replicating the live SCSI state: what dropping the group's sessions releases is not passed on. */
+  detachState(): void;
 }
 
 /** How long a planned move waits for in-flight commands before it gives up (and serves on here). */
@@ -226,6 +229,8 @@ export class TargetsResource<D extends ServedDevice> implements Resource {
     }
   }
   async stop(): Promise<void> {
+    // Dropping the sessions is the target's doing, not an I_T nexus loss of the initiators'.
+    for (const d of this.state.devices()) d.detachState();
     for (const a of [...this.listening]) {
       await this.server.unlisten(a, this.port);
       this.listening.delete(a);

@@ -46,6 +46,9 @@ function fixture() {
     async handOver() {
       journal.push('hand over scsi state');
     },
+    detachState() {
+      journal.push('detach scsi state');
+    },
   };
   const targets = new Set<string>();
   const server: TargetServerPort<typeof device> = {
@@ -91,7 +94,7 @@ describe('resource group resources', () => {
     expect(device.availability).toBe('online');
     journal.length = 0;
     await rg.stop();
-    expect(journal).toEqual(['availability transitioning', 'unlisten 198.18.0.50:3260', 'remove target iqn.2026-11.io.twinsan:v1', 'remove 198.18.0.50', 'demote v1']);
+    expect(journal).toEqual(['availability transitioning', 'detach scsi state', 'unlisten 198.18.0.50:3260', 'remove target iqn.2026-11.io.twinsan:v1', 'remove 198.18.0.50', 'demote v1']);
     expect(volume.role).toBe('secondary');
   });
 
@@ -101,7 +104,7 @@ describe('resource group resources', () => {
     journal.length = 0;
     await rg.moveOut();
     // The alias IP stays until the peer serves it: reconnecting initiators are refused at once meanwhile.
-    expect(journal).toEqual(['quiesce 250', 'hand over scsi state', 'unlisten 198.18.0.50:3260', 'remove target iqn.2026-11.io.twinsan:v1', 'demote v1']);
+    expect(journal).toEqual(['quiesce 250', 'hand over scsi state', 'detach scsi state', 'unlisten 198.18.0.50:3260', 'remove target iqn.2026-11.io.twinsan:v1', 'demote v1']);
     expect(rg.state).toBe('stopped');
     journal.length = 0;
     await rg.handedOver();

@@ -210,26 +210,22 @@ export class LuReservations {
   }
 
   /**
-   * Every I_T nexus through a target port is gone (e.g. the peer node that
-   * served it failed and this node took over): a SCSI-2 reservation held
-   * through that port is released, as its nexus loss would have done.
-   */
-  targetPortLost(relativeTargetPortId: number): void {
-    if (this.scsi2?.relativeTargetPortId !== relativeTargetPortId) return;
-    this.scsi2 = null;
-    void this.afterChange();
-  }
-
-  /**
    * The logical unit is now reached through another target port (a
-   * resource group moved with its alias IPs to the peer node): registrations
-   * made through port `from` now cover port `to`, as the initiators' paths
-   * moved with the address. Call it on an idle logical unit, after restore().
+   * resource group moved with its alias IPs to the peer node, by a planned
+   * move or a takeover): registrations made through port `from` now cover
+   * port `to`, as the initiators' paths moved with the address, and so does
+   * a SCSI-2 reservation held through `from`. The failover is not an I_T
+   * nexus loss the initiator caused (its initiator port reconnects with the
+   * same ISID to the same address), so the reservation stays with that
+   * initiator port until it releases it or a reset does. Call it on an idle
+   * logical unit, after restore().
    */
   targetPortMoved(from: number, to: number): void {
     const pr = movePort(this.pr, from, to);
-    if (pr === this.pr) return;
+    const scsi2 = this.scsi2?.relativeTargetPortId === from ? { initiator: this.scsi2.initiator, relativeTargetPortId: to } : this.scsi2;
+    if (pr === this.pr && scsi2 === this.scsi2) return;
     this.pr = pr;
+    this.scsi2 = scsi2;
     void this.afterChange();
   }
 

@@ -7,7 +7,9 @@
  *
  * A SCSI-2 reservation belongs to one I_T nexus. It is released by RELEASE
  * from that nexus, by a logical unit reset, a target reset and the loss of
- * that I_T nexus (lu-reservations.ts); it does not survive power loss.
+ * that I_T nexus (lu-reservations.ts); it does not survive power loss. A
+ * failover of the logical unit to the peer node is none of these: the
+ * reservation moves with the initiator port's path (targetPortMoved).
  */
 import { isHolder, PrState, registrationOf, Scsi2Reservation } from './state';
 import type { NexusIdentity } from './transport-id';

@@ -97,9 +97,44 @@ describe('reservation snapshots', () => {
     expect(b.lu.reservations.snapshot()).toEqual(snapshot);
     expectConflict(await writeBlock(b.dev, I1));
     expectConflict(await run(b.dev, [0x5e, 0, 0, 0, 0, 0, 0, 0, 8, 0], { nexus: I1 })); // PERSISTENT RESERVE IN under a SCSI-2 reservation
-    b.lu.reservations.targetPortLost(1); // the node that served port 1 is gone
+    await admit(b.dev, I3);
+    expectGood(await run(b.dev, [0x17, 0, 0, 0, 0, 0], { nexus: I3 })); // RELEASE (6) by the holder
     expectGood(await writeBlock(b.dev, I1));
     expect((await readKeys(b.dev, I1)).keys).toEqual([]);
+  });
+
+  test('scsi2_reservation_follows_the_initiator_port_to_the_new_owner', async () => {
+    const a = node();
+    await admit(a.dev, I1, I3);
+    expectGood(await run(a.dev, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0], { nexus: I3 })); // RESERVE (10) through port 1
+    const wire = JSON.stringify(a.lu.reservations.snapshot());
+    // The old owner dies (or hands the group over) and its sessions drop there: that is not replicated.
+    a.dev.nexusLost(I3);
+    expect(a.lu.reservations.scsi2Holder).toBeNull();
+
+    // The peer restores the replica and the initiators reconnect through its target port 2.
+    const b = node();
+    const holder = itNexus(3, 2);
+    const other = itNexus(1, 2);
+    await admit(b.dev, holder, other);
+    b.lu.reservations.restore(JSON.parse(wire) as ReservationSnapshot);
+    expectConflict(await writeBlock(b.dev, holder)); // not yet: the reservation is held through port 1
+    b.lu.reservations.targetPortMoved(1, 2);
+    expect(b.lu.reservations.scsi2Holder).toEqual({ initiator: 'iqn.1993-08.org.debian:01:init3,i,0x23d000000003', relativeTargetPortId: 2 });
+    expectConflict(await writeBlock(b.dev, other));
+    expectConflict(await run(b.dev, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0], { nexus: other })); // RESERVE (10) by another initiator
+    expectGood(await writeBlock(b.dev, holder));
+    expectGood(await run(b.dev, [0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0], { nexus: holder })); // RELEASE (10) by the holder
+    expectGood(await writeBlock(b.dev, other));
+  });
+
+  test('scsi2_reservation_is_released_by_a_real_nexus_loss_on_the_owner', async () => {
+    const a = node();
+    await admit(a.dev, I1, I3);
+    expectGood(await run(a.dev, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0], { nexus: I3 }));
+    expectConflict(await writeBlock(a.dev, I1));
+    a.dev.nexusLost(I3); // the initiator logged out, or its connection dropped, outside a failover
+    expectGood(await writeBlock(a.dev, I1));
   });
 
   test('reservations_spec_i_pt_device_registration_round_trips', async () => {
