@@ -122,12 +122,29 @@ export async function runTarget(opts: TargetCommandOptions): Promise<void> {
       : {}),
   });
   device.setAbortTasksHandler((lun, nexusKeys) => server.abortTasks(opts.iqn, lun, nexusKeys));
-  const port = await server.listen(opts.listen.host, opts.listen.port);
+  // The handlers go in before the port accepts: a SIGINT/SIGTERM sent as soon as
+  // it does (before the code after listen() has run) shuts down, it does not kill.
+  let stop: ((signal: NodeJS.Signals) => void) | null = null;
+  let early: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop) stop(signal);
+    else early ??= signal;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let port: number;
+  try {
+    port = await server.listen(opts.listen.host, opts.listen.port);
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw err;
+  }
   log.info({ iqn: opts.iqn, backing: opts.backing, sizeBytes: store.sizeBytes, port, thin: store.thin }, 'target ready');
 
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    stop = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
@@ -143,8 +160,7 @@ export async function runTarget(opts: TargetCommandOptions): Promise<void> {
           },
         );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (early) stop(early);
   });
   log.info('stopped');
   log.flush();
