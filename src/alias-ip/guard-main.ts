@@ -12,6 +12,8 @@ const log = {
 
 // The node's signals are not the guard's: it follows its pipe (guard.ts).
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
+// Said once those handlers are in: from here on a signal does not end the guard.
+log.info({ interfaces: process.argv.slice(2) }, 'alias guard running');
 
 runGuard(process.stdin, new IpRoute2(), log, process.argv.slice(2)).then(
   (outcome) => process.exit(outcome.failed.length > 0 ? 1 : 0),

@@ -245,12 +245,20 @@ describe('guard process', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'twinsan-guard-'));
     const calls = path.join(dir, 'calls');
     writeFileSync(path.join(dir, 'ip'), `#!/bin/sh\necho "$*" >> ${calls}\n`, { mode: 0o755 });
-    const child = spawn(process.execPath, [GUARD_ENTRY, 'eth1'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}` } });
+    const child = spawn(process.execPath, [GUARD_ENTRY, 'eth1'], { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}` } });
+    let stderr = '';
+    const running = new Promise<void>((resolve) =>
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('"msg":"alias guard running"')) resolve();
+      }),
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.stdin.write(input);
     if (signalFirst) {
-      // Sent once the guard is up (it has read what was written): it must survive it.
-      await new Promise((r) => setTimeout(r, 300));
+      // Sent once the guard says it runs, i.e. has its handlers (a fixed 300 ms sleep lost that race
+      // on a loaded machine, and the signal's default action killed it): it must survive it.
+      await Promise.race([running, exited.then(() => Promise.reject(new Error(`the guard exited before it was running: ${stderr}`)))]);
       child.kill(signalFirst);
     }
     child.stdin.end();
