@@ -172,6 +172,11 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
     return this.channel.state === ChannelState.UP ? 'up' : 'down';
   }
 
+  /** Monotonic ms when the peer closed every link (its process died or shut them); null otherwise (PeerChannel.peerClosedAllAt). */
+  peerClosedAllAt(): number | null {
+    return this.channel.peerClosedAllAt();
+  }
+
   /** Where each link listens ("host:port"; null for a link without a local address), once started. */
   get listenAddresses(): (string | null)[] {
     const out: (string | null)[] = [];

@@ -28,14 +28,23 @@ import { decide } from './witness/decision';
 import type { Decision, LeaseView, WitnessReach } from './witness/decision';
 import type { WitnessMode } from './witness/no-witness';
 
+/** The decision rule under which a standby waits for a dead (or departed) peer's lease to run out. */
+const WAIT_FOR_PEER_LEASE = 'W-sb-gone-held';
+/** After the PTTL the witness reported: its key is gone by then (Redis expires on its own clock; this is the round trip). */
+const LEASE_EXPIRY_SLACK_MS = 5;
+
 export interface LeasePort {
   /** Take the RG lease; rejects when another node holds it or the witness cannot be asked. */
   acquire(rg: string): Promise<unknown>;
   /** As acquire(), retrying while the witness is not reachable yet or another node holds the lease, up to `timeoutMs`. */
   acquireWait?(rg: string, timeoutMs: number): Promise<unknown>;
   release(rg: string): Promise<unknown>;
-  /** The lease as this node sees it now, and whether the witness answered. */
-  view(rg: string): Promise<{ lease: LeaseView; witness: WitnessReach }>;
+  /**
+   * The lease as this node sees it now, and whether the witness answered;
+   * with lease 'peer', the remaining time of the peer's lease on the
+   * witness's clock when known (so a standby asks again right when it runs out).
+   */
+  view(rg: string): Promise<{ lease: LeaseView; witness: WitnessReach; peerLeaseMs?: number }>;
   /**
    * Whether the witness records this node's copy of the group as outdated
    * (the peer wrote without it). Rejects when the witness cannot be asked.
@@ -87,6 +96,8 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
   private readonly refusals = new Map<string, string>();
   /** An evaluation queued behind a running operation, per group. */
   private readonly queuedEvaluations = new Map<string, Promise<void>>();
+  /** Per group waiting out a dead peer's lease: the one-shot re-evaluation at its expiry. */
+  private readonly leaseExpiryChecks = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
   constructor(private readonly o: ControllerOptions) {
@@ -138,9 +149,12 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
       }
       const serving = group.state === 'serving';
       if (!serving && group.state !== 'stopped') return; // a start, stop or move is running, or failed: nothing to decide
-      const { lease, witness } = this.o.lease ? await this.o.lease.view(rg) : { lease: 'unknown' as const, witness: 'unreachable' as const };
-      const d = decide({ mode: this.o.mode, serving, peer: this.o.peer.state, witness, lease, forced: this.forced.has(rg) });
+      const view = this.o.lease ? await this.o.lease.view(rg) : { lease: 'unknown' as const, witness: 'unreachable' as const };
+      const d = decide({ mode: this.o.mode, serving, peer: this.o.peer.state, witness: view.witness, lease: view.lease, forced: this.forced.has(rg) });
       this.emit('decision', rg, d);
+      // The peer is gone but its lease still runs: decide again the moment the witness lets it expire,
+      // not at the next tick. The decision stays the table's; this only chooses when to ask.
+      if (d.rule === WAIT_FOR_PEER_LEASE && 'peerLeaseMs' in view && view.peerLeaseMs !== undefined) this.recheckAfter(rg, view.peerLeaseMs);
       if (d.action === 'take-over') await this.takeOver(rg, d.why);
       else if (d.action === 'stop-serving') {
         this.o.log?.info({ rg, rule: d.rule }, `fencing ${rg}: ${d.why}`);
@@ -152,6 +166,17 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     });
     this.queuedEvaluations.set(rg, run);
     return run;
+  }
+
+  private recheckAfter(rg: string, ms: number): void {
+    // A lease without a sane expiry (PTTL -1, or beyond any TTL we use) is left to the regular ticks.
+    if (this.leaseExpiryChecks.has(rg) || this.closed || !(ms > 0 && ms <= 60_000)) return;
+    const timer = setTimeout(() => {
+      this.leaseExpiryChecks.delete(rg);
+      void this.evaluate(rg);
+    }, ms + LEASE_EXPIRY_SLACK_MS);
+    timer.unref();
+    this.leaseExpiryChecks.set(rg, timer);
   }
 
   /** A pending group: the start table decides (start-rule.ts); the operator's force or a move-in ends it. */
@@ -313,6 +338,8 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
   /** Stop every group this node serves (clean shutdown), releasing the leases. */
   async stop(): Promise<void> {
     this.closed = true;
+    for (const timer of this.leaseExpiryChecks.values()) clearTimeout(timer);
+    this.leaseExpiryChecks.clear();
     for (const { config, group } of [...this.o.groups].reverse()) {
       await this.serialize(config.name, async () => {
         await group.stop();

@@ -5,8 +5,20 @@
  *
  *   shutdown  the peer said 'bye' on some path and nothing since says otherwise
  *   alive     some path heard the peer within suspectAfterMs
- *   dead      every path silent for deadMs, and there are at least two paths
+ *   dead      every path silent for deadMs, and there are at least two paths;
+ *             or sooner, "closed": every path that can tell reports the peer
+ *             closed it (the replication links: FIN/reset from the peer's
+ *             kernel, its process is gone) and every other path has been
+ *             silent for closedSilentMs (two front-end heartbeat intervals),
+ *             the closing no earlier than closedSkewMs before the last
+ *             heartbeat heard (a close long before the silence is old news)
  *   suspect   otherwise (silent everywhere but not long enough, or too few paths to call it dead)
+ *
+ * The "closed" rule needs both kinds of evidence: a dead process closes its
+ * sockets at once, a network partition closes nothing, so a partition still
+ * waits the full deadMs. It only makes the peer 'dead' sooner; the witness
+ * decision is unchanged: a takeover still needs the lease, which the dead
+ * peer's last renewal keeps until it expires on the witness.
  *
  * peerState() is pure given the clock; PeerWatch polls it and emits the changes.
  *
@@ -27,11 +39,20 @@ export interface LivenessPath {
   heardAt(): number;
   /** The peer announced a clean shutdown on this path and has not been heard since. */
   saidBye(): boolean;
+  /**
+   * Paths over connections only: monotonic ms when the peer closed them all
+   * (FIN/reset), null while up or lost otherwise. Datagram paths leave it out.
+   */
+  closedByPeerAt?(): number | null;
 }
 
 export interface LivenessTimings {
   readonly suspectAfterMs: number;
   readonly deadMs: number;
+  /** The "closed" rule: the other paths' silence it needs (unset: no such rule, only deadMs). */
+  readonly closedSilentMs?: number;
+  /** The "closed" rule: how long before the last thing heard on the other paths the closing may be. Default closedSilentMs / 2. */
+  readonly closedSkewMs?: number;
 }
 
 /** Defaults: the front-end heartbeat every 200 ms, dead after 900 ms of silence on every path. */
@@ -41,9 +62,26 @@ export function peerState(paths: readonly LivenessPath[], now: number, t: Livene
   // Heard: real evidence. Counted silence: from `since` at the earliest, so that only real silence makes the peer dead.
   const counted = (p: LivenessPath): number => now - Math.max(p.heardAt(), since);
   if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || counted(p) >= t.suspectAfterMs)) return 'shutdown';
-  if (Math.min(...paths.map((p) => now - p.heardAt())) < t.suspectAfterMs) return 'alive';
+  // A connection the peer closed is no sign of life since (with the "closed" rule on): only the other paths vouch.
+  const vouching = t.closedSilentMs === undefined ? paths : paths.filter((p) => (p.closedByPeerAt?.() ?? null) === null);
+  if (vouching.length > 0 && Math.min(...vouching.map((p) => now - p.heardAt())) < t.suspectAfterMs) return 'alive';
   if (paths.length >= 2 && Math.min(...paths.map(counted)) >= t.deadMs) return 'dead';
+  if (paths.length >= 2 && closedByPeer(paths, t, since, counted)) return 'dead';
   return 'suspect';
+}
+
+/** The "closed" rule (see the header): every connection path closed by the peer, every other path silent long enough. */
+function closedByPeer(paths: readonly LivenessPath[], t: LivenessTimings, since: number, counted: (p: LivenessPath) => number): boolean {
+  if (t.closedSilentMs === undefined) return false;
+  const closing = paths.filter((p) => p.closedByPeerAt !== undefined);
+  const others = paths.filter((p) => p.closedByPeerAt === undefined);
+  if (closing.length === 0 || others.length === 0) return false;
+  const closedAt = closing.map((p) => p.closedByPeerAt!());
+  if (closedAt.some((at) => at === null || at < since)) return false;
+  if (others.some((p) => counted(p) < t.closedSilentMs!)) return false;
+  const lastHeard = Math.max(...others.map((p) => p.heardAt()));
+  const skew = t.closedSkewMs ?? t.closedSilentMs / 2;
+  return Math.min(...(closedAt as number[])) >= lastHeard - skew;
 }
 
 /** A path fed by up/down events (the mirror's 'peer' event): while up, heard "now". */

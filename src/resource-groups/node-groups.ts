@@ -51,6 +51,8 @@ export interface NodeGroupsOptions {
   readonly alua: AluaOptions;
   /** The mirror's view of the peer ('up' | 'down'), read on each poll. */
   readonly mirrorPeerState: () => unknown;
+  /** When the peer closed every replication link (monotonic ms), null otherwise: the liveness "closed" rule. */
+  readonly mirrorPeerClosedAt?: () => number | null;
   readonly witness: { readonly mode: WitnessMode; readonly witness: Witness | null };
   /** Whether a volume's mirror status counts as in sync (a planned move waits for it). */
   readonly inSync: (status: unknown) => boolean;
@@ -70,7 +72,13 @@ export interface NodeGroupsOptions {
 class MirrorPath implements LivenessPath {
   readonly name = 'mirror';
   private lastUp = Number.NEGATIVE_INFINITY;
-  constructor(private readonly state: () => unknown) {}
+  constructor(
+    private readonly state: () => unknown,
+    private readonly closedAt: () => number | null,
+  ) {}
+  closedByPeerAt(): number | null {
+    return this.closedAt();
+  }
   heardAt(): number {
     if (this.state() === 'up') this.lastUp = performance.now();
     return this.lastUp;
@@ -135,8 +143,15 @@ export class NodeGroups {
             intervalMs: hb.intervalMs,
           })
         : null;
-    const paths: LivenessPath[] = [new MirrorPath(o.mirrorPeerState), ...(this.heartbeat ? [this.heartbeat] : [])];
-    this.watch = new PeerWatch(paths, { suspectAfterMs: Math.max(2 * hb.intervalMs, hb.deadMs / 2), deadMs: hb.deadMs, pollMs: Math.max(10, Math.floor(hb.intervalMs / 2)) });
+    const paths: LivenessPath[] = [new MirrorPath(o.mirrorPeerState, o.mirrorPeerClosedAt ?? (() => null)), ...(this.heartbeat ? [this.heartbeat] : [])];
+    this.watch = new PeerWatch(paths, {
+      suspectAfterMs: Math.max(2 * hb.intervalMs, hb.deadMs / 2),
+      deadMs: hb.deadMs,
+      // A dead peer process closes every replication link at once: dead after two silent heartbeat intervals, not deadMs (liveness.ts).
+      closedSilentMs: 2 * hb.intervalMs,
+      closedSkewMs: hb.intervalMs,
+      pollMs: Math.max(10, Math.floor(hb.intervalMs / 4)),
+    });
     this.keeper = o.witness.witness ? new LeaseKeeper({ witness: o.witness.witness, nodeId: c.nodeId }) : null;
     this.iscsiPort = hostPort(c.iscsi.listen[0]!).port;
     for (const rg of c.resourceGroups) this.entries.push({ config: rg, ...this.buildGroup(rg, this.iscsiPort) });
@@ -368,7 +383,8 @@ export class NodeGroups {
         try {
           const h = await withTimeout(witness.holder(rg), 500);
           if (st?.state === 'lapsed') return { lease: h && h.node !== nodeId ? 'peer' : 'ours-lapsed', witness: 'reachable' };
-          return { lease: h === null || h.node === nodeId ? 'free' : 'peer', witness: 'reachable' };
+          if (h !== null && h.node !== nodeId) return { lease: 'peer', witness: 'reachable', peerLeaseMs: h.ttlMs };
+          return { lease: 'free', witness: 'reachable' };
         } catch {
           return { lease: st?.state === 'lapsed' ? 'ours-lapsed' : 'unknown', witness: 'unreachable' };
         }

@@ -49,6 +49,8 @@ export class LinkFailure extends Error {
   constructor(
     readonly code: Extract<LinkErrorCode, 'EPROTO' | 'EDEAD' | 'ESOCKET' | 'ECLOSED' | 'EREPLACED'>,
     message: string,
+    /** ESOCKET: the socket's errno name ('ECONNRESET', 'ETIMEDOUT'...), when it had one. */
+    readonly sysCode?: string,
   ) {
     super(message);
   }

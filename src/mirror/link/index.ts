@@ -10,7 +10,7 @@ export type {
   LinkUpInfo,
   ReplyWithPayload,
 } from './peer-channel';
-export { PeerLink } from './peer-link';
+export { PeerLink, endedByPeer } from './peer-link';
 export type { PeerLinkEvents, PeerLinkOptions, PeerLinkTimers, LinkAddress, LinkStats } from './peer-link';
 export { LinkConnection } from './link-connection';
 export type { LinkConnectionState, LinkConnectionEvents, LinkTimers } from './link-connection';

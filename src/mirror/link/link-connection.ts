@@ -109,7 +109,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     s.setKeepAlive(true, Math.max(1000, this.timers.deadMs));
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('drain', () => this.emit('drain'));
-    s.on('error', (err) => this.fail(new LinkFailure('ESOCKET', `socket: ${err.message}`)));
+    s.on('error', (err) => this.fail(new LinkFailure('ESOCKET', `socket: ${err.message}`, (err as NodeJS.ErrnoException).code)));
     s.on('close', () => this.finish());
     s.on('end', () => this.onPeerEnd());
 

@@ -299,6 +299,22 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     return this.currentState;
   }
 
+  /**
+   * Monotonic ms when the peer closed the last of the links, when every link
+   * lost its connection because the peer closed it (FIN or reset: its process
+   * is gone, or it shut the links); null while any link is up or any was lost
+   * another way (silence: a partition closes nothing).
+   */
+  peerClosedAllAt(): number | null {
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const l of this.links) {
+      const at = l.closedByPeerAt;
+      if (at === null) return null;
+      latest = Math.max(latest, at);
+    }
+    return this.links.length > 0 ? latest : null;
+  }
+
   /** The protocol version of the links that are up (the lowest, should they differ); null with none up. */
   get negotiatedVersion(): number | null {
     let v: number | null = null;

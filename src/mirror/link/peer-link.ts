@@ -85,6 +85,13 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private readonly backoff: Backoff;
   private readonly connections = new Set<LinkConnection>();
   private current: LinkConnection | null = null;
+  /**
+   * When the link last lost its connection because the peer closed it (FIN,
+   * or a reset): monotonic ms; null while up, or when it was lost any other
+   * way (silence, protocol error, replaced, closed here). A peer process
+   * that dies closes every link at once; a partition closes none.
+   */
+  private closedByPeer: number | null = null;
   private dialing: LinkConnection | null = null;
   private dialTimer: NodeJS.Timeout | null = null;
   private peer: LinkAddress | null;
@@ -106,6 +113,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   }
 
   /** The open connection carrying the link's traffic, if any. */
+  /** Monotonic ms when the peer closed the link's connection (see closedByPeer); null otherwise. */
+  get closedByPeerAt(): number | null {
+    return this.current ? null : this.closedByPeer;
+  }
+
   get connection(): LinkConnection | null {
     return this.current;
   }
@@ -302,9 +314,19 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     }
     if (conn === this.current) {
       this.current = null;
+      this.closedByPeer = endedByPeer(reason) ? performance.now() : null;
       this.log.info({ reason: reason?.message ?? 'closed by the peer' }, 'link down');
       this.emit('down', conn, reason);
     }
     this.scheduleDial();
   }
+}
+
+/** Socket errors that only the peer's kernel sends: a reset (its process died or closed with unread data). */
+const PEER_RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+/** The connection ended because the peer closed it: its FIN (no reason) or a reset; not silence, not a local close. */
+export function endedByPeer(reason: Error | null): boolean {
+  if (reason === null) return true;
+  return reason instanceof LinkFailure && reason.code === 'ESOCKET' && reason.sysCode !== undefined && PEER_RESET_CODES.has(reason.sysCode);
 }

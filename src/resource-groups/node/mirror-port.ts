@@ -38,6 +38,8 @@ export interface MirrorNodePort {
   openVolume(options: OpenVolumeOptions): Promise<MirroredVolumePort>;
   /** The peer's reachability as the mirror reports it (passed through to status). */
   readonly peerState: unknown;
+  /** Monotonic ms when the peer closed every replication link (FIN/reset: its process died); null otherwise. */
+  peerClosedAllAt?(): number | null;
   /** Counters of the replication links (passed through to status). */
   channelStats?(): unknown;
   /** The replication protocol versions offered, and the one the links run (null: none up). */

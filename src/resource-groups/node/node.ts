@@ -328,6 +328,7 @@ export class TwinsanNode {
       // A peer in maintenance was evacuated on purpose: its groups go back when it leaves maintenance.
       holdFailback: () => this.store?.document.nodes.find((n) => n.id === this.config.peer.nodeId)?.maintenance === true,
       mirrorPeerState: () => this.mirror?.peerState,
+      mirrorPeerClosedAt: () => this.mirror?.peerClosedAllAt?.() ?? null,
       inSync: this.deps.inSync,
       dataStanding: this.deps.dataStanding,
       witness,

@@ -37,8 +37,12 @@ class FakeLease implements LeasePort {
     this.log.push(`release ${rg}`);
     this.lease = 'free';
   }
-  async view(): Promise<{ lease: LeaseView; witness: WitnessReach }> {
-    return { lease: this.lease, witness: this.witness };
+  /** With lease 'peer': the remaining time the witness reports, if any. */
+  peerLeaseMs: number | undefined;
+  views = 0;
+  async view(): Promise<{ lease: LeaseView; witness: WitnessReach; peerLeaseMs?: number }> {
+    this.views++;
+    return { lease: this.lease, witness: this.witness, ...(this.lease === 'peer' && this.peerLeaseMs !== undefined ? { peerLeaseMs: this.peerLeaseMs } : {}) };
   }
   async outdatedHere(): Promise<boolean> {
     if (this.witness === 'unreachable') throw new Error('witness unreachable');
@@ -85,6 +89,38 @@ describe('ResourceGroupController', () => {
     await c.evaluate('rg1');
     expect(group.state).toBe('serving');
     expect(lease.lease).toBe('ours');
+  });
+
+  it('witness mode: waiting out a dead peer\'s lease, the standby asks again when the witness says it runs out, not at the next tick', async () => {
+    const { c, peer, lease, group } = setup('witness', 'node-a');
+    lease.lease = 'peer';
+    lease.peerLeaseMs = 40;
+    // The witness lets the peer's lease expire on its own clock.
+    const expiry = setTimeout(() => (lease.lease = 'free'), 20);
+    peer.set('dead'); // the only evaluation anyone asks for: this test runs no ticks
+    try {
+      for (let i = 0; i < 200 && group.state !== 'serving'; i++) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      clearTimeout(expiry);
+    }
+    expect(group.state).toBe('serving');
+    expect(lease.log).toEqual(['acquire rg1']);
+    await c.stop();
+  });
+
+  it('witness mode: no re-check is scheduled without the remaining time, nor for a lease without expiry', async () => {
+    for (const ms of [undefined, -1]) {
+      const { c, peer, lease, group } = setup('witness', 'node-a');
+      lease.lease = 'peer';
+      lease.peerLeaseMs = ms;
+      peer.set('dead');
+      await c.evaluate('rg1');
+      const seen = lease.views;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(lease.views).toBe(seen);
+      expect(group.state).toBe('stopped');
+      await c.stop();
+    }
   });
 
   it('witness mode: a standby whose copy the witness records as outdated does not take over, even with the lease; forced, it does', async () => {

@@ -106,6 +106,46 @@ describe('peerState', () => {
   });
 });
 
+/** A replication path: heard until the peer closed it at `closedAt` (null: up, or lost otherwise). */
+function links(heardAt: number, closedAt: number | null): LivenessPath {
+  return { name: 'mirror', heardAt: () => heardAt, saidBye: () => false, closedByPeerAt: () => closedAt };
+}
+
+describe('peerState: the "closed" rule (links closed by the peer + heartbeat silent)', () => {
+  // Heartbeat every 200 ms: closed rule after 400 ms of front-end silence, a close up to 200 ms before the last beat.
+  const t = { suspectAfterMs: 450, deadMs: 900, closedSilentMs: 400, closedSkewMs: 200 };
+  const now = 1000;
+  const cases: [string, LivenessPath[], PeerState][] = [
+    ['process killed: links closed at 550, last beat 500', [links(550, 550), path('front-end', 500)], 'dead'],
+    ['links closed just before the last beat in flight', [links(420, 420), path('front-end', 500)], 'dead'],
+    ['links closed, heartbeat silent only 300 ms', [links(550, 550), path('front-end', 700)], 'alive'],
+    ['links closed, heartbeat heard 420 ms ago: alive until suspectAfterMs', [links(600, 600), path('front-end', 580)], 'alive'],
+    ['links closed, heartbeat silent 460 ms, the closing 10 ms ago', [links(990, 990), path('front-end', 540)], 'dead'],
+    ['partition: links lost by silence, not closed', [links(550, null), path('front-end', 500)], 'suspect'],
+    ['links closed long before the heartbeat stopped (old news)', [links(100, 100), path('front-end', 500)], 'suspect'],
+    ['links closed, heartbeat still beating', [links(550, 550), path('front-end', 990)], 'alive'],
+    ['bye wins over closed links', [links(550, 550), path('front-end', 500, true)], 'shutdown'],
+  ];
+  it.each(cases)('%s', (_name, paths, expected) => {
+    expect(peerState(paths, now, t)).toBe(expected);
+  });
+
+  it('is off without closedSilentMs: the closed links then vouch as before and only deadMs kills', () => {
+    const off = { suspectAfterMs: 450, deadMs: 900 };
+    expect(peerState([links(600, 600), path('front-end', 500)], now, off)).toBe('alive');
+    expect(peerState([links(600, 600), path('front-end', 500)], 1200, off)).toBe('suspect');
+    expect(peerState([links(600, 600), path('front-end', 500)], 1500, off)).toBe('dead');
+  });
+
+  it('needs a second path: closed links alone are not enough', () => {
+    expect(peerState([links(550, 550)], now, t)).toBe('suspect');
+  });
+
+  it('counts nothing before since: a close before this node watched does not make the peer dead', () => {
+    expect(peerState([links(550, 550), path('front-end', 500)], now, t, 560)).toBe('suspect');
+  });
+});
+
 describe('EventPath and PeerWatch', () => {
   it('a peer never heard since the watch started is suspect, not dead, until the dead time has passed', () => {
     let now = 10_000;

@@ -15,7 +15,9 @@ import {
   PeerUnavailableError,
   RemoteError,
   RequestTimeoutError,
+  LinkFailure,
   checkAck,
+  endedByPeer,
 } from '../../../../src/mirror/link';
 import { Complete, PROTOCOL_VERSION, Write, encodeFrame } from '../../../../src/mirror/protocol';
 import { RawPeer, allLinksUp, channelPair, newChannel, newerEnvelopeType, nextEvent, sleep, waitFor } from './helpers';
@@ -437,5 +439,41 @@ describe('PeerChannel against a hand-written peer', () => {
     const [, err] = await failed;
     expect((err as HandshakeError).code).toBe('EAUTH');
     expect(a.link(0).isUp).toBe(false);
+  });
+});
+
+describe('PeerChannel: links closed by the peer (the liveness "closed" rule)', () => {
+  it('reports when the peer closed every link, and nothing while any is up', async () => {
+    const { a, b } = await channelPair();
+    track(a);
+    expect(a.peerClosedAllAt()).toBeNull();
+    const before = performance.now();
+    await b.close(); // its sockets close: a reads FIN on both links, as from a killed process
+    await waitFor(() => a.peerClosedAllAt() !== null, 5_000, 'a to see both links closed by b');
+    expect(a.peerClosedAllAt()!).toBeGreaterThanOrEqual(before);
+    expect([0, 1].map((i) => a.link(i).closedByPeerAt !== null)).toEqual([true, true]);
+  });
+
+  it('does not report links closed here', async () => {
+    const { a, b } = await channelPair();
+    track(b);
+    await a.close();
+    expect(a.peerClosedAllAt()).toBeNull();
+  });
+});
+
+describe('endedByPeer', () => {
+  const cases: [string, Error | null, boolean][] = [
+    ['FIN from the peer', null, true],
+    ['reset by the peer', new LinkFailure('ESOCKET', 'socket: read ECONNRESET', 'ECONNRESET'), true],
+    ['write after the peer reset', new LinkFailure('ESOCKET', 'socket: write EPIPE', 'EPIPE'), true],
+    ['keepalive timeout', new LinkFailure('ESOCKET', 'socket: read ETIMEDOUT', 'ETIMEDOUT'), false],
+    ['unreachable', new LinkFailure('ESOCKET', 'socket: EHOSTUNREACH', 'EHOSTUNREACH'), false],
+    ['silence', new LinkFailure('EDEAD', 'nothing received'), false],
+    ['closed here', new LinkFailure('ECLOSED', 'link closed'), false],
+    ['replaced', new LinkFailure('EREPLACED', 'newer connection'), false],
+  ];
+  it.each(cases)('%s', (_what, reason, expected) => {
+    expect(endedByPeer(reason)).toBe(expected);
   });
 });
