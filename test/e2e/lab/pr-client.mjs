@@ -7,7 +7,11 @@
 //             {"step":"write","status":"good"|"reservation-conflict"|"0x.."} ...]}
 //
 // Steps: register:KEY  reserve:KEY:TYPE  read-keys  read-reservation  write:LBA
-// (KEY in hex; TYPE 1 WE, 3 EA, 5 WE-RO, 6 EA-RO). BUSY, UNIT ATTENTION
+// reserve10  release10 (SCSI-2 RESERVE (10) / RELEASE (10))  hold
+// (KEY in hex; TYPE 1 WE, 3 EA, 5 WE-RO, 6 EA-RO). `hold` prints
+// {"held":N} (N steps done) and waits, logged in and answering NOP-In
+// pings, for a line on stdin before the next step: the session stays up
+// while the test kills or moves the target under it. BUSY, UNIT ATTENTION
 // and NOT READY (a takeover finishing) are retried for up to 30 s, and so
 // are connection failures; anything else is reported as the step's status.
 //
@@ -16,7 +20,7 @@
 import { MiniInitiator, ScsiStatus, ScsiStatusError } from '../../../scripts/lib/mini-initiator.mjs';
 
 const [host, port, target, initiatorName, ...steps] = process.argv.slice(2);
-const DEADLINE = Date.now() + 30_000;
+let DEADLINE = Date.now() + 30_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // One ISID per initiator name, the same on every run.
 const isid = Buffer.from([0x80, 0x77, 0, 0, 0, 0]);
@@ -48,6 +52,11 @@ let ini = await connect();
 /** Runs `op`; retries what a takeover in progress answers; resolves with the data or the ScsiStatusError. */
 async function run(op) {
   for (;;) {
+    // The target dropped the connection while the client held (a move or a takeover): log in again, same ISID.
+    if (ini.socket.destroyed) {
+      ini.destroy();
+      ini = await connect();
+    }
     try {
       return await op(ini);
     } catch (err) {
@@ -91,6 +100,16 @@ for (const step of steps) {
     if (r instanceof ScsiStatusError) out.push({ step, status: statusName(r) });
     else if (r.readUInt32BE(4) === 0) out.push({ step, status: 'good', generation: r.readUInt32BE(0), reservation: null });
     else out.push({ step, status: 'good', generation: r.readUInt32BE(0), reservation: { key: r.subarray(8, 16).toString('hex'), type: r[21] & 0x0f, scope: r[21] >> 4 } });
+  } else if (name === 'reserve10' || name === 'release10') {
+    const cdb = Buffer.alloc(10);
+    cdb[0] = name === 'reserve10' ? 0x56 : 0x57;
+    const r = await run((i) => i.command(cdb));
+    out.push({ step, status: statusName(r) });
+  } else if (name === 'hold') {
+    process.stdout.write(`${JSON.stringify({ held: out.length })}\n`);
+    await new Promise((resolve) => process.stdin.once('data', resolve).resume());
+    process.stdin.pause(); // lets the client exit at the end
+    DEADLINE = Date.now() + 30_000;
   } else if (name === 'write') {
     const r = await run((i) => i.write10(Number(a), Buffer.alloc(512, 0x5a)));
     out.push({ step, status: statusName(r) });
