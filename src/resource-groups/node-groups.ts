@@ -109,7 +109,7 @@ export class NodeGroups {
   private aliases: AliasIpManager | null;
   private retry: NodeJS.Timeout | null = null;
   /** The groups, read live by the controller: groups are added and removed at run time (cluster configuration). */
-  private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup; live: LiveGroupResources }[] = [];
+  private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup; live: LiveGroupResources<RgDevice>; buildDevice: (v: OpenGroupVolume) => Promise<RgDevice>; vols: OpenGroupVolume[] }[] = [];
   /** The open volumes of every group (those added at run time too). */
   private readonly volumes: OpenGroupVolume[] = [];
   private readonly iscsiPort: number;
@@ -236,6 +236,44 @@ export class NodeGroups {
     if (i >= 0) this.entries.splice(i, 1);
   }
 
+  /**
+   * A volume created in a running group, open here: it joins the group in place where that is safe
+   * (served here and primary here, or not served here and secondary here): its target is added
+   * beside the others, which are not touched. Resolves false when it cannot (the volume's primary is
+   * on the node not serving the group): the caller rebuilds the group then.
+   */
+  async addVolume(name: string, v: OpenGroupVolume): Promise<boolean> {
+    const entry = this.entries.find((e) => e.config.name === name);
+    if (!entry) throw new Error(`no resource group ${name}`);
+    let joined = false;
+    await this.controller.reconfigure(name, () =>
+      entry.group.whileIdle(async (serving) => {
+        if (serving !== (v.mirrored.role === 'primary')) return;
+        if (!this.volumes.includes(v)) this.watchVolume(v);
+        entry.config = { ...entry.config, volumes: [...entry.config.volumes.filter((n) => n !== v.config.name), v.config.name] };
+        entry.vols.push(v);
+        await entry.live.addVolume(promotable(v), () => entry.buildDevice(v), serving);
+        joined = true;
+      }),
+    );
+    return joined;
+  }
+
+  /** A volume of a running group about to be deleted: its target goes where the group is served, the others stay. */
+  async removeVolume(name: string, volumeId: string): Promise<void> {
+    const entry = this.entries.find((e) => e.config.name === name);
+    if (!entry) return;
+    await this.controller.reconfigure(name, () =>
+      entry.group.whileIdle(async (serving) => {
+        const i = entry.vols.findIndex((x) => x.config.id === volumeId);
+        if (i < 0) return;
+        const [v] = entry.vols.splice(i, 1);
+        entry.config = { ...entry.config, volumes: entry.config.volumes.filter((n) => n !== v!.config.name) };
+        await entry.live.removeVolume(volumeId, v!.config.iqn, serving);
+      }),
+    );
+  }
+
   /** Forgets a volume closed at run time (no group lists it any more). */
   forgetVolume(volumeId: string): void {
     const i = this.volumes.findIndex((v) => v.config.id === volumeId);
@@ -243,8 +281,9 @@ export class NodeGroups {
     this.liveStates.delete(volumeId);
   }
 
-  private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): { group: ResourceGroup; live: LiveGroupResources } {
+  private buildGroup(rg: ResourceGroupConfig, iscsiPort: number): { group: ResourceGroup; live: LiveGroupResources<RgDevice>; buildDevice: (v: OpenGroupVolume) => Promise<RgDevice>; vols: OpenGroupVolume[] } {
     const o = this.o;
+    // Volumes join and leave at run time (addVolume, removeVolume): the closures below read this list.
     const vols = rg.volumes.map((name) => this.volumes.find((v) => v.config.name === name)!);
     const server = o.server;
     const wildcard = (p: number): boolean => o.config.iscsi.listen.some((l) => { const hp = hostPort(l); return hp.port === p && (hp.host === '0.0.0.0' || hp.host === '::'); });
@@ -261,9 +300,8 @@ export class NodeGroups {
       listen: (h, p) => (wildcard(p) ? Promise.resolve(p) : server.listen(h, p)),
       unlisten: (h, p) => (wildcard(p) ? Promise.resolve(false) : server.unlisten(h, p)),
     };
-    const buildDevices = async (): Promise<RgDevice[]> => {
-      const out: RgDevice[] = [];
-      for (const v of vols) {
+    const buildDevice = async (v: OpenGroupVolume): Promise<RgDevice> => {
+      {
         // Loads the reservations the previous owner replicated to this node's file.
         const { lu, device } = await volumeDevice(v, o.alua, server);
         this.restoreLiveState(v, lu);
@@ -278,7 +316,7 @@ export class NodeGroups {
           },
           onError: (err) => v.log.error({ err }, 'live SCSI state not replicated'),
         });
-        out.push({
+        return {
           iqn: v.config.iqn,
           device,
           setAvailability: (lun, a) => device.setAvailability(lun, a),
@@ -293,8 +331,12 @@ export class NodeGroups {
           // initiators' nexus losses, so the releases they make here reach neither the peer nor the state
           // this node restores from.
           detachState: () => void lu.replicateLiveState(null),
-        });
+        };
       }
+    };
+    const buildDevices = async (): Promise<RgDevice[]> => {
+      const out: RgDevice[] = [];
+      for (const v of vols) out.push(await buildDevice(v));
       return out;
     };
     const live = liveGroupResources({
@@ -305,7 +347,7 @@ export class NodeGroups {
       server: port,
       iscsiPort,
     });
-    return { group: new ResourceGroup(rg.name, live.resources, o.log.child({ rg: rg.name })), live };
+    return { group: new ResourceGroup(rg.name, live.resources, o.log.child({ rg: rg.name })), live, buildDevice, vols };
   }
 
   /** The alias manager as the groups see it, looked up on each call: a group without alias IPs may gain some at run time. */

@@ -87,6 +87,15 @@ export class ScsiStateResource<D extends ServedDevice> implements Resource {
   async stop(): Promise<void> {
     this.built = null;
   }
+  /** A volume's device added to a started group (a volume created in it at run time). */
+  add(device: D): void {
+    this.built?.push(device);
+  }
+  /** A volume's device taken out of a started group; the device, if it was there. */
+  remove(iqn: string): D | null {
+    const i = this.built?.findIndex((d) => d.iqn === iqn) ?? -1;
+    return i >= 0 ? this.built!.splice(i, 1)[0]! : null;
+  }
 }
 
 export interface AliasIpPort {
@@ -277,7 +286,7 @@ export interface GroupResourceParts<D extends ServedDevice> {
 }
 
 /** The six resources of one RG, and the change of its alias IPs at run time. */
-export interface LiveGroupResources {
+export interface LiveGroupResources<D extends ServedDevice = ServedDevice> {
   readonly resources: readonly Resource[];
   /**
    * The group's alias IPs become `next`. Served here (`serving`): the new addresses are added and
@@ -286,21 +295,48 @@ export interface LiveGroupResources {
    * Run it between the group's operations (ResourceGroup.whileIdle).
    */
   changeAliases(next: readonly AliasIpConfig[], serving: boolean): Promise<void>;
+  /**
+   * A volume joins the group. Served here (the volume is primary here already): its device is built,
+   * its target added at the group's addresses and brought online; the other volumes' targets are not
+   * touched. Either way a later start or takeover promotes and serves it with the others.
+   */
+  addVolume(volume: PromotableVolume, buildDevice: () => Promise<D>, serving: boolean): Promise<void>;
+  /** A volume leaves the group (it is being deleted). Served here: its target goes, the others stay. */
+  removeVolume(volumeId: string, iqn: string, serving: boolean): Promise<void>;
 }
 
-export function liveGroupResources<D extends ServedDevice>(parts: GroupResourceParts<D>): LiveGroupResources {
+export function liveGroupResources<D extends ServedDevice>(parts: GroupResourceParts<D>): LiveGroupResources<D> {
   const state = new ScsiStateResource(parts.buildDevices);
   const addresses = new GroupAddresses(parts.aliasIps);
+  // The mirror resource reads this list at each start and stop: volumes join and leave at run time.
+  const volumes = [...parts.volumes];
   const aliasIps = new AliasIpResource(parts.aliases, addresses);
   const targets = new TargetsResource(parts.server, state, addresses, parts.iscsiPort);
   return {
-    resources: [mirrorResource(parts.volumes, { force: parts.forcePromote }), state, aliasIps, announceResource(parts.aliases, addresses), targets, aluaResource(state, parts.drainMs)],
+    resources: [mirrorResource(volumes, { force: parts.forcePromote }), state, aliasIps, announceResource(parts.aliases, addresses), targets, aluaResource(state, parts.drainMs)],
     async changeAliases(next, serving) {
       addresses.set(next);
       if (!serving) return;
       for (const s of await aliasIps.addMissing()) void parts.aliases.announce(s).catch(() => undefined);
       await targets.retarget();
       await aliasIps.prune();
+    },
+    async addVolume(volume, buildDevice, serving) {
+      if (!volumes.some((v) => v.volumeId === volume.volumeId)) volumes.push(volume);
+      if (!serving) return;
+      if (volume.role !== 'primary') throw new Error(`volume ${volume.volumeId} is not primary here: it cannot join a group served here in place`);
+      const device = await buildDevice();
+      state.add(device);
+      await targets.start();
+      device.setAvailability(0, 'online');
+    },
+    async removeVolume(volumeId, iqn, serving) {
+      const i = volumes.findIndex((v) => v.volumeId === volumeId);
+      if (i >= 0) volumes.splice(i, 1);
+      if (!serving) return;
+      // Dropping its sessions is the target's doing, not an I_T nexus loss of the initiators'.
+      state.remove(iqn)?.detachState();
+      if (parts.server.hasTarget(iqn)) await parts.server.removeTarget(iqn);
     },
   };
 }

@@ -9,7 +9,9 @@
  *   2. the alias IP changed to 198.18.0.112 (PATCH): node a holds the new
  *      address only, the initiator reads its data back and writes through
  *      the new address, and the old one no longer answers;
- *   3. deleting the group while it has lv1 is refused (412, field volumes);
+ *   3. a second volume joins the served group in place (node a never
+ *      stops the group) and answers through the new address; deleted again;
+ *   4. deleting the group while it has lv1 is refused (412, field volumes);
  *      lv1 deleted, then the group: no address left on either node.
  *
  * Needs root, a fresh build (npx tsc -p .), redis-server and qemu-io.
@@ -122,6 +124,20 @@ describe('resource-group changes take effect at once on a running pair', () => {
     expect((await tcpProbe(OLD)).code).not.toBe(0);
     const events = await api!.get<{ kind: string; message: string }[]>('a', '/events?limit=200');
     expect(JSON.stringify(events)).toContain(`alias IPs ${OLD}/24@eth1 → ${NEW}/24@eth1`);
+
+    // A second volume joins the served group in place: its target is added beside lv1's, the group is
+    // not stopped (node a's log has no stop of rg-live), and it answers through the new address.
+    const lv2 = await api!.post<VolumeView>('a', '/volumes', { name: 'lv2', sizeBytes: SIZE, thin: true, resourceGroup: GROUP });
+    const io2 = await until('qemu-io on lv2 through the new address', 30_000, async () => {
+      const io = await qemuIo(NEW, lv2.iqn, ['write -P 0x11 0 64k', 'read -P 0x11 0 64k']);
+      return io.code === 0 ? io : null;
+    });
+    expect(io2.stdout).not.toMatch(/Pattern verification failed/);
+    const logA = await readFile(handle!.node('a').log, 'utf8');
+    expect(logA).toContain(`resource group ${GROUP}: starting → serving`);
+    expect(logA).not.toContain(`resource group ${GROUP}: serving → stopping`);
+    expect((await api!.call('a', 'DELETE', `/volumes/lv2`)).status).toBe(204);
+    expect((await qemuIo(NEW, volume.iqn, ['read -P 0x3c 0 1M'])).code).toBe(0);
 
     // Delete: refused while the group holds a volume, then the volume, then the group.
     const refused = await api!.call('a', 'DELETE', `/resource-groups/${GROUP}`);

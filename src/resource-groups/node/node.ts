@@ -495,9 +495,19 @@ export class TwinsanNode {
     if (this.volumes.some((x) => x.config.id === v.id)) return;
     const config = volumeConfigOf(this.config, v);
     const open = await this.openVolume(config);
-    if (v.resourceGroup !== null) await this.regroup(v.resourceGroup);
+    if (v.resourceGroup !== null) await this.joinGroup(v.resourceGroup, open);
     else if (v.owner === this.config.nodeId) await this.serveVolume(open);
     this.events.record('volume-created', `volume ${v.name} open (${open.mirrored.role})`, v.name);
+  }
+
+  /**
+   * A new volume joins its running group in place (its target added beside the others'); where that
+   * is not safe (its primary copy is on the node not serving the group) the group is rebuilt.
+   */
+  private async joinGroup(name: string, open: OpenVolume): Promise<void> {
+    const groups = this.groups;
+    if (!groups || !groups.controller.status().some((g) => g.name === name)) return this.regroup(name);
+    if (!(await groups.addVolume(name, open))) await this.regroup(name);
   }
 
   private async removeVolume(v: ClusterVolume): Promise<void> {
@@ -512,7 +522,7 @@ export class TwinsanNode {
     this.lus.delete(v.id);
     this.volumes.splice(i, 1);
     if (v.resourceGroup !== null) {
-      await this.regroup(v.resourceGroup);
+      await this.groups?.removeVolume(v.resourceGroup, v.id);
       this.groups?.forgetVolume(v.id);
     }
     await open.mirrored.close();

@@ -180,4 +180,79 @@ describe('NodeGroups at run time', () => {
       await server.close();
     }
   });
+
+  it('a volume joins and leaves a served group in place: its target is added at the alias and removed, the group and its other targets stay', async () => {
+    const config = await parseNodeConfig({
+      nodeId: 'a',
+      clusterId: 'unit',
+      dataDir: dir,
+      iscsi: { listen: ['0.0.0.0:24990'] },
+      peer: { nodeId: 'b', secret: 'sixteen bytes at least', links: [{ local: '127.0.0.1:24991', peer: '127.0.0.1:24992' }, { local: '127.0.0.1:24993', peer: '127.0.0.1:24994' }] },
+      volumes: [],
+    });
+    const addresses = new FakeAddresses(['eth9']);
+    const aliases = new AliasIpManager({ interfaces: ['eth9'], addressBackend: addresses, link: new FakeLink(), logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } });
+    const server = new IscsiServer({ log: silent });
+    const groups = new NodeGroups({
+      config,
+      log: silent,
+      server,
+      volumes: [],
+      alua: ownerAluaGroups(pairLayout('a', 'b'), { local: 1, peer: 2 }),
+      mirrorPeerState: () => 'down',
+      witness: { mode: 'no-witness', witness: null },
+      inSync: () => true,
+      dataStanding: () => 'current',
+      aliases,
+    });
+    await groups.start();
+    const vol = (n: number) =>
+      fakeVolume({
+        id: `5d1c0f0e-1111-4a2b-9c3d-00000000001${n}`,
+        name: `jv${n}`,
+        iqn: `iqn.2026-11.io.twinsan.unit:jv${n}`,
+        sizeBytes: 1 << 20,
+        thin: true,
+        blockSize: 512,
+        physicalBlockSize: 512,
+        owner: 'a',
+        resourceGroup: 'rg7',
+        backing: path.join(dir, `jv${n}.img`),
+      });
+    try {
+      const first = vol(1);
+      await groups.addGroup({ name: 'rg7', preferredNode: 'a', aliasIps: [{ address: '198.18.7.7', prefix: 24, interface: 'eth9' }], volumes: ['jv1'], failback: 'auto' }, [first]);
+      await waitFor(() => groups.controller.status().find((g) => g.name === 'rg7')?.state === 'serving', 'rg7 serving');
+      const firstTarget = server.listTargets().find((t) => t.name === 'iqn.2026-11.io.twinsan.unit:jv1');
+
+      // A copy that is secondary here cannot join the group served here in place.
+      const secondary = vol(3);
+      expect(await groups.addVolume('rg7', secondary)).toBe(false);
+      expect(server.listTargets().map((t) => t.name)).toEqual(['iqn.2026-11.io.twinsan.unit:jv1']);
+
+      const second = vol(2);
+      await second.mirrored.promote({}); // opened primary here, as on the group's owner
+      expect(await groups.addVolume('rg7', second)).toBe(true);
+      expect(server.listTargets().map((t) => [t.name, t.portals])).toEqual([
+        ['iqn.2026-11.io.twinsan.unit:jv1', ['198.18.7.7']],
+        ['iqn.2026-11.io.twinsan.unit:jv2', ['198.18.7.7']],
+      ]);
+      // The first volume's target was not rebuilt.
+      expect(server.listTargets()[0]).toBe(firstTarget);
+      expect(groups.controller.status()[0]?.state).toBe('serving');
+
+      await groups.removeVolume('rg7', second.config.id);
+      expect(server.listTargets()).toEqual([firstTarget]);
+      expect(addresses.addresses('eth9')).toEqual(['198.18.7.7/24']);
+      expect(groups.controller.status()[0]?.state).toBe('serving');
+
+      // A stop after the change takes down what the group serves now.
+      await groups.removeGroup('rg7');
+      expect(server.listTargets()).toEqual([]);
+      expect(first.mirrored.role).toBe('secondary');
+    } finally {
+      await groups.close();
+      await server.close();
+    }
+  });
 });
