@@ -109,6 +109,8 @@ export interface LoginResult {
   readonly targetName?: string;
   /** CHAP_N the initiator authenticated with, when CHAP was used. */
   readonly chapUser?: string;
+  /** The CHAP credentials this login was checked against (null: none were required). */
+  readonly credentials: ChapCredentials | null;
   readonly session: SessionParams;
   readonly connection: ConnectionParams;
 }
@@ -198,6 +200,7 @@ interface Established {
   readonly targetName?: string;
   readonly negotiator: Negotiator;
   readonly auth: TargetAuthenticator;
+  readonly credentials: ChapCredentials | null;
 }
 
 /** The fields every request of a login must repeat unchanged. */
@@ -363,7 +366,7 @@ export class LoginMachine {
     // Last, so that the hook only sees logins that could otherwise proceed.
     const admission: LoginAdmission = { initiatorName, sessionType: type, isid: h.isid, tsih: h.tsih, cid: h.cid, ...(targetName !== undefined ? { targetName } : {}) };
     if (this.ctx.admit && !this.ctx.admit(admission)) abort(LoginFailure.OUT_OF_RESOURCES, 'admission hook refused the login');
-    this.established = { sessionType: type, initiatorName, negotiator, auth, ...(targetName !== undefined ? { targetName } : {}) };
+    this.established = { sessionType: type, initiatorName, negotiator, auth, credentials, ...(targetName !== undefined ? { targetName } : {}) };
 
     // §13.9: TargetPortalGroupTag answers the first request that names a target; the alias goes with it.
     const declarations: TextPair[] = [];
@@ -451,6 +454,7 @@ export class LoginMachine {
       ...(alias !== undefined ? { initiatorAlias: alias } : {}),
       ...(e.targetName !== undefined ? { targetName: e.targetName } : {}),
       ...(chapUser !== null ? { chapUser } : {}),
+      credentials: e.credentials,
       session,
       connection,
     };

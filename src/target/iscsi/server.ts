@@ -45,6 +45,24 @@ export interface SessionInfo {
   readonly since: string;
 }
 
+/** A logged-in session, its connection, and the CHAP credentials it authenticated with (null: none). */
+interface SessionEntry {
+  readonly session: Session;
+  readonly conn: Connection;
+  readonly since: Date;
+  readonly credentials: ChapSecrets | null;
+}
+
+/** Why a session already logged in loses its access after the target's rules change; the first that applies ends it. */
+const SESSION_REVOKED: ReadonlyArray<{ readonly reason: string; applies(t: IscsiTarget, s: SessionEntry): boolean }> = [
+  { reason: 'initiator no longer allowed', applies: (t, s) => !initiatorAllowed(t, s.session.initiatorName) },
+  { reason: 'CHAP credentials changed', applies: (t, s) => t.chap !== undefined && !sameCredentials(t.chap, s.credentials) },
+];
+
+function sameCredentials(a: ChapSecrets, b: ChapSecrets | null): boolean {
+  return b !== null && a.user === b.user && a.secret === b.secret && a.mutualUser === b.mutualUser && a.mutualSecret === b.mutualSecret;
+}
+
 export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDirectory {
   readonly log: Logger;
   readonly timers: ConnectionTimers;
@@ -56,7 +74,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
   private readonly targets = new Map<string, IscsiTarget>();
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<Connection>();
-  private readonly sessions = new Map<number, { session: Session; conn: Connection; since: Date }>();
+  private readonly sessions = new Map<number, SessionEntry>();
   private nextConnectionId = 1;
   private nextTsih = 1;
   private stopping = false;
@@ -86,14 +104,23 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
   }
 
   /**
-   * Changes who may log in to a served target: the initiator ACL and CHAP (null: none). Applies
-   * to logins from now on; sessions already logged in stay.
+   * Changes who may log in to a served target: the initiator ACL and CHAP (null: none). Sessions
+   * the new rules would not have let in are dropped at once (SESSION_REVOKED): an initiator taken
+   * off the list, and, when CHAP is required, a session that did not authenticate with exactly the
+   * new credentials (CHAP turned on, user/secret or mutual CHAP changed), so it logs in again under
+   * the new rules. Sessions still allowed are untouched.
    */
   updateTargetAccess(name: string, access: { readonly allowedInitiators: readonly string[] | null; readonly chap: ChapSecrets | null }): void {
     const t = this.targets.get(name);
     if (!t) throw new Error(`target ${name} is not served`);
     const { chap: _old, ...rest } = t;
-    this.targets.set(name, { ...rest, allowedInitiators: access.allowedInitiators, ...(access.chap ? { chap: access.chap } : {}) });
+    const updated: IscsiTarget = { ...rest, allowedInitiators: access.allowedInitiators, ...(access.chap ? { chap: access.chap } : {}) };
+    this.targets.set(name, updated);
+    for (const entry of [...this.sessions.values()]) {
+      if (entry.session.target?.name !== name) continue;
+      const revoked = SESSION_REVOKED.find((rule) => rule.applies(updated, entry));
+      if (revoked) entry.conn.fail(`access to ${name} changed: ${revoked.reason}`);
+    }
   }
 
   /**
@@ -217,7 +244,7 @@ export class IscsiServer implements ConnectionHost, SessionGroup, SendTargetsDir
       group: this,
       log: conn.log.child({ session: tsih, target: target?.name }),
     });
-    this.sessions.set(tsih, { session, conn, since: new Date() });
+    this.sessions.set(tsih, { session, conn, since: new Date(), credentials: result.credentials });
     return session;
   }
 

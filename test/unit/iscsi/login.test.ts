@@ -106,6 +106,7 @@ describe('login without authentication', () => {
       initiatorName: INITIATOR,
       initiatorAlias: 'client host',
       targetName: TARGET,
+      credentials: null,
       session: {
         initialR2T: true,
         immediateData: true,
