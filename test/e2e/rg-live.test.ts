@@ -11,7 +11,9 @@
  *      the new address, and the old one no longer answers;
  *   3. a second volume joins the served group in place (node a never
  *      stops the group) and answers through the new address; deleted again;
- *   4. deleting the group while it has lv1 is refused (412, field volumes);
+ *   4. the preferred node changed to b (failback auto): b takes the group
+ *      over with its address, lv1's data reads back through it;
+ *   5. deleting the group while it has lv1 is refused (412, field volumes);
  *      lv1 deleted, then the group: no address left on either node.
  *
  * Needs root, a fresh build (npx tsc -p .), redis-server and qemu-io.
@@ -138,6 +140,25 @@ describe('resource-group changes take effect at once on a running pair', () => {
     expect(logA).not.toContain(`resource group ${GROUP}: serving → stopping`);
     expect((await api!.call('a', 'DELETE', `/volumes/lv2`)).status).toBe(204);
     expect((await qemuIo(NEW, volume.iqn, ['read -P 0x3c 0 1M'])).code).toBe(0);
+
+    // A new preferred node (failback auto): the group moves there once in sync, with its address.
+    const t2 = performance.now();
+    const repointed = await api!.call('a', 'PATCH', `/resource-groups/${GROUP}`, { body: { preferredNode: 'b' } });
+    expect(repointed.status, repointed.text).toBe(200);
+    await until(`${GROUP} served by node b`, 60_000, async () => {
+      const g = await api!.get<GroupView>('a', `/resource-groups/${GROUP}`);
+      return g.owner === 'b' && g.state === 'serving' ? g : null;
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}${await nodeLogs()}`);
+    });
+    console.log(`rg-live: preferred node a → b, served by b ${(performance.now() - t2).toFixed(0)} ms after the PATCH`);
+    expect(await addressesOn('b')).toContain(NEW);
+    expect(await addressesOn('a')).not.toContain(NEW);
+    const third = await until('qemu-io on lv1 through node b', 30_000, async () => {
+      const io = await qemuIo(NEW, volume.iqn, ['read -P 0x3c 0 1M', 'read -P 0xc3 1M 64k']);
+      return io.code === 0 ? io : null;
+    });
+    expect(third.stdout).not.toMatch(/Pattern verification failed/);
 
     // Delete: refused while the group holds a volume, then the volume, then the group.
     const refused = await api!.call('a', 'DELETE', `/resource-groups/${GROUP}`);
