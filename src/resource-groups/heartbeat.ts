@@ -18,7 +18,12 @@
  *
  * Besides beat and bye, the same socket carries the planned-move handshake:
  * 'move-in' asks the peer to take a group in (resent until answered), and
- * the peer answers 'moved-in' or 'move-failed' for that group.
+ * the peer answers 'moved-in' or 'move-failed' for that group. 'hand-back'
+ * asks the peer to move a group it serves back to the sender, its preferred
+ * node (a node leaving maintenance, over any protocol version of the mirror
+ * link: the mirror's control messages need version 2); the peer answers
+ * 'handed-back' or 'hand-back-failed'. A node that does not know a kind
+ * drops the datagram (decodeHeartbeat), so the requester times out.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -26,8 +31,22 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { LivenessPath } from './liveness';
 
-export const HEARTBEAT_KINDS = { beat: 1, bye: 2, 'move-in': 3, 'moved-in': 4, 'move-failed': 5 } as const;
+export const HEARTBEAT_KINDS = { beat: 1, bye: 2, 'move-in': 3, 'moved-in': 4, 'move-failed': 5, 'hand-back': 6, 'handed-back': 7, 'hand-back-failed': 8 } as const;
 export type HeartbeatKind = keyof typeof HEARTBEAT_KINDS;
+
+/** The requests a node makes of its peer over this socket, with the answers that end each. */
+const REQUESTS = {
+  'move-in': { ok: 'moved-in', failed: 'move-failed', what: (rg: string) => `take ${rg} in` },
+  'hand-back': { ok: 'handed-back', failed: 'hand-back-failed', what: (rg: string) => `hand ${rg} back` },
+} as const satisfies Record<string, { ok: HeartbeatKind; failed: HeartbeatKind; what: (rg: string) => string }>;
+type RequestKind = keyof typeof REQUESTS;
+/** Each answer kind: the request it answers and whether it says done. */
+const ANSWERS: Partial<Record<HeartbeatKind, { request: RequestKind; ok: boolean }>> = Object.fromEntries(
+  (Object.keys(REQUESTS) as RequestKind[]).flatMap((r) => [
+    [REQUESTS[r].ok, { request: r, ok: true }],
+    [REQUESTS[r].failed, { request: r, ok: false }],
+  ]),
+);
 
 const MAGIC = Buffer.from('TSHB');
 const VERSION = 1;
@@ -96,6 +115,8 @@ export interface HeartbeatEvents {
   bye: [];
   /** The peer asks this node to take `rg` in; answer with reply(). */
   'move-in': [rg: string];
+  /** The peer asks this node to move `rg` back to it; answer with replyHandBack(). */
+  'hand-back': [rg: string];
 }
 
 /** Sends and receives front-end heartbeats; heardAt() is the time of the last valid one from the peer. */
@@ -168,6 +189,7 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
     this.socket?.send(this.message(kind, rg), this.options.peer.port, this.options.peer.host, () => undefined);
   }
 
+  /** Requests waiting for the peer's answer, by request kind and group. */
   private readonly waiting = new Map<string, (ok: boolean) => void>();
 
   /**
@@ -175,25 +197,45 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
    * it answers. Resolves on 'moved-in', rejects on 'move-failed' or after `timeoutMs`.
    */
   requestMoveIn(rg: string, timeoutMs: number): Promise<void> {
-    if (this.waiting.has(rg)) return Promise.reject(new Error(`a move of ${rg} is already waiting for the peer`));
+    return this.request('move-in', rg, timeoutMs);
+  }
+
+  /**
+   * Ask the peer to move `rg`, which it serves, back to this node; resent every
+   * interval until it answers. Resolves on 'handed-back', rejects on
+   * 'hand-back-failed' or after `timeoutMs` (a peer that does not know the request never answers).
+   */
+  requestHandBack(rg: string, timeoutMs: number): Promise<void> {
+    return this.request('hand-back', rg, timeoutMs);
+  }
+
+  private request(kind: RequestKind, rg: string, timeoutMs: number): Promise<void> {
+    const key = `${kind}\0${rg}`;
+    const what = REQUESTS[kind].what(rg);
+    if (this.waiting.has(key)) return Promise.reject(new Error(`a request to ${what} is already waiting for the peer`));
     return new Promise<void>((resolve, reject) => {
-      const resend = setInterval(() => this.send('move-in', rg), this.options.intervalMs);
-      const timer = setTimeout(() => finish(false, `the peer did not take ${rg} in within ${timeoutMs} ms`), timeoutMs);
-      const finish = (ok: boolean, why = `the peer could not take ${rg} in`): void => {
+      const resend = setInterval(() => this.send(kind, rg), this.options.intervalMs);
+      const timer = setTimeout(() => finish(false, `the peer did not ${what} within ${timeoutMs} ms`), timeoutMs);
+      const finish = (ok: boolean, why = `the peer could not ${what}`): void => {
         clearInterval(resend);
         clearTimeout(timer);
-        this.waiting.delete(rg);
+        this.waiting.delete(key);
         if (ok) resolve();
         else reject(new Error(why));
       };
-      this.waiting.set(rg, (ok) => finish(ok));
-      this.send('move-in', rg);
+      this.waiting.set(key, (ok) => finish(ok));
+      this.send(kind, rg);
     });
   }
 
   /** Answer a 'move-in' request. */
   reply(rg: string, ok: boolean): void {
-    this.send(ok ? 'moved-in' : 'move-failed', rg);
+    this.send(ok ? REQUESTS['move-in'].ok : REQUESTS['move-in'].failed, rg);
+  }
+
+  /** Answer a 'hand-back' request. */
+  replyHandBack(rg: string, ok: boolean): void {
+    this.send(ok ? REQUESTS['hand-back'].ok : REQUESTS['hand-back'].failed, rg);
   }
 
   private sendAndWait(kind: HeartbeatKind): Promise<void> {
@@ -219,10 +261,17 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
       case 'move-in':
         if (m.rg) this.emit('move-in', m.rg);
         return;
+      case 'hand-back':
+        if (m.rg) this.emit('hand-back', m.rg);
+        return;
       case 'moved-in':
       case 'move-failed':
-        if (m.rg) this.waiting.get(m.rg)?.(m.kind === 'moved-in');
+      case 'handed-back':
+      case 'hand-back-failed': {
+        const answer = ANSWERS[m.kind];
+        if (m.rg && answer) this.waiting.get(`${answer.request}\0${m.rg}`)?.(answer.ok);
         return;
+      }
     }
   }
 }

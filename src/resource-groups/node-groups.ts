@@ -66,6 +66,8 @@ export interface NodeGroupsOptions {
   readonly holdFailback?: () => boolean;
   /** Told of each LU built for a group volume (the node signals capacity changes to it). */
   readonly onLogicalUnit?: (volumeId: string, lu: LogicalUnit) => void;
+  /** Moves a group this node serves back to its preferred node, the peer (the peer's hand-back request); default: the controller's failback. */
+  readonly failback?: (rg: string) => Promise<boolean>;
 }
 
 /** The mirror's PeerChannel as a liveness path: heard "now" while it reports 'up'. */
@@ -104,6 +106,8 @@ function promotable(v: OpenGroupVolume): PromotableVolume {
 export class NodeGroups {
   readonly controller: ResourceGroupController;
   private readonly heartbeat: FrontEndHeartbeat | null;
+  /** Hand-back requests from the peer being carried out (or just answered), by group. */
+  private readonly handBacks = new Map<string, Promise<boolean>>();
   private readonly watch: PeerWatch;
   private readonly keeper: LeaseKeeper | null;
   private aliases: AliasIpManager | null;
@@ -397,10 +401,35 @@ export class NodeGroups {
         },
       );
     });
+    hb.on('hand-back', (rg) => {
+      // The request is resent until answered: one failback per group at a time, and its answer
+      // kept for a few intervals so that a resend arriving after it is answered the same way.
+      let pending = this.handBacks.get(rg);
+      if (!pending) {
+        const failback = this.o.failback ?? ((name: string) => this.controller.failback(name));
+        pending = failback(rg).catch((err: unknown) => {
+          this.o.log.error({ rg, err }, `cannot hand ${rg} back to the peer`);
+          return false;
+        });
+        const entry = pending;
+        this.handBacks.set(rg, entry);
+        void entry.then(() => setTimeout(() => this.handBacks.get(rg) === entry && this.handBacks.delete(rg), 5 * this.o.config.heartbeat.intervalMs).unref());
+      }
+      void pending.then((ok) => hb.replyHandBack(rg, ok));
+    });
     return {
       moveIn: (rg) => hb.requestMoveIn(rg, 30_000),
       inSync: async (rg) => this.groupInSync(rg),
     };
+  }
+
+  /**
+   * Asks the peer to move `rg` back to this node over the front-end heartbeat
+   * socket (works whatever protocol version the mirror link runs).
+   */
+  async requestHandBack(rg: string, timeoutMs: number): Promise<void> {
+    if (!this.heartbeat) throw new Error('no front-end heartbeat is configured to ask the peer over');
+    await this.heartbeat.requestHandBack(rg, timeoutMs);
   }
 
   /** Every volume of the group in sync with the peer's copy. */

@@ -327,6 +327,7 @@ export class TwinsanNode {
       onLogicalUnit: (id, lu) => this.lus.set(id, lu),
       // A peer in maintenance was evacuated on purpose: its groups go back when it leaves maintenance.
       holdFailback: () => this.store?.document.nodes.find((n) => n.id === this.config.peer.nodeId)?.maintenance === true,
+      failback: (rg) => this.failback(rg),
       mirrorPeerState: () => this.mirror?.peerState,
       mirrorPeerClosedAt: () => this.mirror?.peerClosedAllAt?.() ?? null,
       inSync: this.deps.inSync,
@@ -361,6 +362,11 @@ export class TwinsanNode {
       this.events.record('failback', `${rg} failed back`, rg);
     }
     return moved;
+  }
+
+  /** Ask the peer to move `rg`, which it serves, back to this node over the front-end heartbeat (any protocol version). */
+  async requestHandBack(rg: string, timeoutMs: number): Promise<void> {
+    await this.groupsOrThrow().requestHandBack(rg, timeoutMs);
   }
 
   /* ---------------- the cluster configuration at run time ---------------- */

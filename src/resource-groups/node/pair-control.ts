@@ -34,6 +34,7 @@ import {
 } from '../control';
 import { lunUrl, type TwinsanNode } from './node';
 import { PAIR_RPC_TOPIC, callPeer, servePairRpc, type PeerSnapshot } from './pair-rpc';
+import { CONTROL_SINCE_VERSION } from '../../mirror';
 
 export interface PairControlOptions {
   /** This node's API base URL as the peer reaches it (from api.listen); null without an API. */
@@ -461,12 +462,28 @@ export class NodePairControl implements PairControl {
       for (const rg of mine) {
         if (!this.servingHere(rg)) {
           await this.waitInSync(rg);
-          await callPeer(this.node.mirrorPort(), 'failback', { rg }, 60_000);
+          await this.askPeerToFailBack(rg);
         }
         back.push(rg);
         ctx.progress(back.length / Math.max(1, mine.length));
       }
       return { failedBack: back };
+    });
+  }
+
+  /**
+   * The peer moves `rg` back here: through pair-rpc on a link that carries
+   * control messages, else (a peer of an older release, protocol 1) through
+   * the front-end heartbeat's hand-back request, which every version has.
+   */
+  private async askPeerToFailBack(rg: string): Promise<void> {
+    const negotiated = this.node.mirrorPort().negotiatedVersion;
+    if (negotiated === null || negotiated >= CONTROL_SINCE_VERSION) {
+      await callPeer(this.node.mirrorPort(), 'failback', { rg }, 60_000);
+      return;
+    }
+    await this.node.requestHandBack(rg, 60_000).catch((err: unknown) => {
+      throw new ControlError('peer-unavailable', `failback of ${rg} over the front-end heartbeat (the link runs protocol ${negotiated}): ${(err as Error).message}`);
     });
   }
 

@@ -18,7 +18,7 @@ describe('heartbeat codec', () => {
   });
 
   it('round-trips the move messages with their resource group', () => {
-    for (const kind of ['move-in', 'moved-in', 'move-failed'] as const) {
+    for (const kind of ['move-in', 'moved-in', 'move-failed', 'hand-back', 'handed-back', 'hand-back-failed'] as const) {
       const buf = encodeHeartbeat({ kind, nodeId: 'node-a', seq: 9, rg: 'rg1' }, SECRET, 'lab');
       expect(decodeHeartbeat(buf, SECRET, 'lab')).toEqual({ kind, nodeId: 'node-a', seq: 9, rg: 'rg1' });
     }
@@ -78,6 +78,28 @@ describe('FrontEndHeartbeat over loopback', () => {
     b.on('move-in', (rg) => b.reply(rg, rg === 'rg1'));
     await a.requestMoveIn('rg1', 2000);
     await expect(a.requestMoveIn('rg2', 2000)).rejects.toThrow(/could not take rg2 in/);
+  });
+
+  it('carries the hand-back request: answered by handed-back or hand-back-failed, apart from a move-in of the same group', { timeout: 5000 }, async () => {
+    const [a, b] = await pair();
+    const asked: string[] = [];
+    b.on('hand-back', (rg) => {
+      asked.push(rg);
+      b.replyHandBack(rg, rg === 'rg1');
+    });
+    // The peer answers the move-in of rg1 'failed' while it hands rg1 back: each answer ends only its own request.
+    b.on('move-in', (rg) => b.reply(rg, false));
+    const moveIn = expect(a.requestMoveIn('rg1', 2000)).rejects.toThrow(/could not take rg1 in/);
+    await a.requestHandBack('rg1', 2000);
+    await moveIn;
+    await expect(a.requestHandBack('rg2', 2000)).rejects.toThrow(/could not hand rg2 back/);
+    expect(asked).toContain('rg1');
+    expect(asked).toContain('rg2');
+  });
+
+  it('a hand-back nobody answers times out (a peer that does not know the request drops it)', { timeout: 5000 }, async () => {
+    const [a] = await pair();
+    await expect(a.requestHandBack('rg1', 100)).rejects.toThrow(/did not hand rg1 back within 100 ms/);
   });
 
   it('a move-in nobody answers times out', { timeout: 5000 }, async () => {
