@@ -86,9 +86,10 @@ describe('RedisWitness on a redis-server without persistence', () => {
   it('epochs strictly increase across acquire, expiry, release and re-acquire by either node', async () => {
     const [a, b] = await connectedPair(redis.port);
     const epochs: number[] = [];
-    epochs.push((await a.acquire('rg', 'node-a', 150))!.epoch);
-    expect(await b.acquire('rg', 'node-b', 150)).toBeNull();
-    await sleep(200); // expired on the server
+    // TTLs long enough that a loaded machine's stall between two calls does not expire a lease early.
+    epochs.push((await a.acquire('rg', 'node-a', 1_000))!.epoch);
+    expect(await b.acquire('rg', 'node-b', 1_000)).toBeNull();
+    await sleep(1_100); // expired on the server
     expect(await a.holder('rg')).toBeNull();
     const gb = (await b.acquire('rg', 'node-b', 5_000))!;
     epochs.push(gb.epoch);
@@ -103,18 +104,20 @@ describe('RedisWitness on a redis-server without persistence', () => {
 
   it('renew succeeds only for the current holder and epoch, and extends the server-side TTL', async () => {
     const [a, b] = await connectedPair(redis.port);
-    const g = (await a.acquire('rg', 'node-a', 400))!;
-    await sleep(250);
-    const r = await a.renew('rg', 'node-a', g.epoch, 400);
+    // Lease 2 s, renewed after 1 s: without the renewal at most 1 s would be left, so more than
+    // 1.5 s shows it was extended, with room for a loaded machine's stalls between the calls.
+    const g = (await a.acquire('rg', 'node-a', 2_000))!;
+    await sleep(1_000);
+    const r = await a.renew('rg', 'node-a', g.epoch, 2_000);
     expect(r.epoch).toBe(g.epoch);
     const pttl = Number(await redis.command('PTTL', leaseKeys(a.keyPrefix, 'rg').lease));
-    expect(pttl).toBeGreaterThan(300);
-    await expect(b.renew('rg', 'node-b', g.epoch, 400)).rejects.toBeInstanceOf(LeaseLostError);
-    const stale = await a.renew('rg', 'node-a', g.epoch + 1, 400).catch((e: unknown) => e);
+    expect(pttl).toBeGreaterThan(1_500);
+    await expect(b.renew('rg', 'node-b', g.epoch, 2_000)).rejects.toBeInstanceOf(LeaseLostError);
+    const stale = await a.renew('rg', 'node-a', g.epoch + 1, 2_000).catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(LeaseLostError);
     expect((stale as LeaseLostError).current).toMatchObject({ node: 'node-a', epoch: g.epoch });
-    await sleep(450);
-    const expired = await a.renew('rg', 'node-a', g.epoch, 400).catch((e: unknown) => e);
+    await sleep(2_100);
+    const expired = await a.renew('rg', 'node-a', g.epoch, 2_000).catch((e: unknown) => e);
     expect(expired).toBeInstanceOf(LeaseLostError);
     expect((expired as LeaseLostError).current).toBeNull();
   });
@@ -215,9 +218,9 @@ describe('RedisWitness across redis-server restarts', () => {
     await waitFor('reconnected', async () => (a.connected && b.connected ? true : undefined), 10_000);
     expect(await redis.command('GET', leaseKeys(a.keyPrefix, 'rg').epoch)).toBeNull();
     // A knows epoch 3; the witness knows nothing: it parks the lease for the TTL asked for instead of granting.
-    expect(await a.acquire('rg', 'node-a', 400)).toBeNull();
+    expect(await a.acquire('rg', 'node-a', 2_000)).toBeNull(); // long enough that b's calls below come within it
     expect(await b.holder('rg')).toMatchObject({ node: FORGOTTEN_HOLDER, epoch: 3 });
-    expect(await b.acquire('rg', 'node-b', 400)).toBeNull();
+    expect(await b.acquire('rg', 'node-b', 2_000)).toBeNull();
     const got = await pollAcquire(b, 'rg', 'node-b', 10_000, 20, 5_000);
     expect(got.grant.epoch).toBe(4);
     // A restarted node knows nothing: told the epoch it persisted (or its peer's data path saw), it stays monotonic ...
@@ -225,7 +228,7 @@ describe('RedisWitness across redis-server restarts', () => {
     await redis.start();
     const [fresh] = await connectedPair(redis.port, { keyPrefix: a.keyPrefix });
     fresh.observeEpoch('rg', 4);
-    expect(await fresh.acquire('rg', 'node-b', 200)).toBeNull();
+    expect(await fresh.acquire('rg', 'node-b', 1_000)).toBeNull();
     expect((await pollAcquire(fresh, 'rg', 'node-b', 10_000, 20, 5_000)).grant.epoch).toBe(5);
     // ... and without that, a witness without persistence starts again at 1 (README: "Persistence").
     await redis.kill();
