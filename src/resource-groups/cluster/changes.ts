@@ -192,6 +192,34 @@ export function applyChange(doc: ClusterDocument, change: ClusterChange): Conten
   return handler(doc, change as never);
 }
 
+/**
+ * Checks a whole document against the rules the changes enforce, by replaying its content through
+ * them: the nodes must be exactly `pairNodes`, then every resource group is created, every volume
+ * created and its access set, each checked as a local change would be. Throws a ControlError
+ * 'invalid' whose field is the document path at fault (volumes[2].owner).
+ */
+export function checkDocumentContent(doc: ClusterDocument, pairNodes: readonly string[]): void {
+  const ids = doc.nodes.map((n) => n.id);
+  if (ids.length !== pairNodes.length || ids.some((id, i) => id !== pairNodes[i])) {
+    throw invalid('nodes', `nodes ${ids.join(', ')} are not the pair's nodes (${pairNodes.join(', ')})`);
+  }
+  let built: ClusterDocument = { ...doc, volumes: [], resourceGroups: [] };
+  const replay = (at: string, change: ClusterChange): void => {
+    try {
+      built = { ...built, ...applyChange(built, change) };
+    } catch (err) {
+      if (!(err instanceof ControlError)) throw err;
+      const field = err.details.field === undefined ? at : `${at}.${err.details.field}`;
+      throw invalid(field, `${field}: ${err.message}`);
+    }
+  };
+  doc.resourceGroups.forEach((group, i) => replay(`resourceGroups[${i}]`, { kind: 'rg-create', group }));
+  doc.volumes.forEach((volume, i) => {
+    replay(`volumes[${i}]`, { kind: 'volume-create', volume });
+    replay(`volumes[${i}]`, { kind: 'access-update', name: volume.name, ...volume.access });
+  });
+}
+
 /** For logs and events: the change without secrets. */
 export function describeChange(change: ClusterChange): string {
   switch (change.kind) {

@@ -6,10 +6,10 @@
 export { DOCUMENT_FORMAT, OPEN_ACCESS, canonicalJson, contentHash, groupVolumes, seedDocument } from './document';
 export type { ChapCredential, ClusterAliasIp, ClusterDocument, ClusterNode, ClusterResourceGroup, ClusterVolume, VolumeAccessConfig } from './document';
 export { DOCUMENT_SCHEMA, DocumentShapeError, checkDocument } from './document-schema';
-export { CHAP_SECRET_BYTES, applyChange, describeChange } from './changes';
+export { CHAP_SECRET_BYTES, applyChange, checkDocumentContent, describeChange } from './changes';
 export type { ChangeKind, ChangeMap, ClusterChange } from './changes';
 export { CONFIG_FILE, ClusterConfigStore, MERGE_OUTCOMES, mergeDecision } from './store';
-export type { ChangeEvent, ConflictEvent, MergeOutcome, StoreEvents } from './store';
+export type { ChangeEvent, ConflictEvent, MergeOutcome, RejectedEvent, StoreEvents } from './store';
 export { CLUSTER_CONFIG_TOPIC, ClusterSync } from './sync';
 export type { ControlPort, SyncState, SyncStatus } from './sync';
 export { STEP_ORDER, planReconcile } from './reconcile';

@@ -23,7 +23,8 @@ import { EventEmitter } from 'node:events';
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NodeConfig } from '../node/config';
-import { applyChange, describeChange, type ClusterChange } from './changes';
+import { ControlError } from '../control';
+import { applyChange, checkDocumentContent, describeChange, type ClusterChange } from './changes';
 import { contentHash, seedDocument, type ClusterDocument } from './document';
 import { checkDocument } from './document-schema';
 
@@ -46,6 +47,8 @@ export const MERGE_OUTCOMES = {
   'conflict-keep': 'conflict-keep',
   /** Another cluster's document: refused. */
   refuse: 'refuse',
+  /** A newer document that breaks the content rules (changes.ts checkDocumentContent): refused, ours kept, 'rejected'. */
+  invalid: 'invalid',
 } as const;
 export type MergeOutcome = keyof typeof MERGE_OUTCOMES;
 
@@ -85,9 +88,18 @@ export interface ConflictEvent {
   readonly winner: { readonly version: number; readonly updatedBy: string | null };
 }
 
+/** The peer's document was refused for breaking the content rules; the current one stays. */
+export interface RejectedEvent {
+  readonly version: number;
+  readonly updatedBy: string | null;
+  /** The rule broken, with the document path at fault. */
+  readonly reason: string;
+}
+
 export type StoreEvents = {
   change: [ChangeEvent];
   conflict: [ConflictEvent];
+  rejected: [RejectedEvent];
 };
 
 interface StoreFile {
@@ -161,13 +173,23 @@ export class ClusterConfigStore extends EventEmitter<StoreEvents> {
     });
   }
 
-  /** Merges the peer's document (shape-checked here); resolves with what was done. */
+  /** Merges the peer's document (shape-checked here; content-checked before it is adopted); resolves with what was done. */
   offer(remoteValue: unknown): Promise<MergeOutcome> {
     return this.serialized(async () => {
       const remote = checkDocument(remoteValue, 'the peer\'s cluster document');
       const previous = this.doc;
       const outcome = mergeDecision(previous, remote, this.synced);
       if (outcome === 'refuse') return outcome;
+      // A document about to be adopted meets the same rules as a local change, so a bad peer cannot install what this node would refuse.
+      if (ADOPTS.has(outcome)) {
+        try {
+          checkDocumentContent(remote, previous.nodes.map((n) => n.id));
+        } catch (err) {
+          if (!(err instanceof ControlError)) throw err;
+          this.emit('rejected', { version: remote.version, updatedBy: remote.updatedBy, reason: err.message });
+          return 'invalid';
+        }
+      }
       const loser = LOSER[outcome];
       let keptAt: string | null = null;
       if (loser) keptAt = await this.keepAside(loser === 'local' ? previous : remote);

@@ -152,6 +152,7 @@ export class ClusterSync {
       throw Object.assign(new Error((err as Error).message), { code: 'EINVAL' });
     });
     if (outcome === 'refuse') throw Object.assign(new Error('the cluster document belongs to another cluster'), { code: 'EINVAL' });
+    if (outcome === 'invalid') throw Object.assign(new Error(`cluster document version ${msg.document?.version ?? '?'} breaks the configuration rules; kept version ${this.store.document.version}`), { code: 'EINVAL' });
     // Answer once this node has acted on it, so a change made on the peer is in effect on both when it returns.
     await within(this.settled(), SETTLE_TIMEOUT_MS, 'acting on the peer\'s configuration').catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'answering the peer before this node has acted on its configuration');

@@ -28,6 +28,7 @@ import {
   type ClusterVolume,
   type ReconcileStep,
   type ReconcileStepKind,
+  type RejectedEvent,
   type SyncStatus,
   type VolumeAccessConfig,
 } from '../cluster';
@@ -428,9 +429,15 @@ export class TwinsanNode {
       this.events.record('config-conflict', `configuration conflict (${e.outcome}): version ${e.loser.version} kept at ${e.keptAt}`, null);
     };
     store.on('conflict', onConflict);
+    const onRejected = (e: RejectedEvent): void => {
+      this.log.error(e, 'cluster configuration from the peer refused: it breaks the configuration rules; keeping the current one');
+      this.events.record('config-rejected', `configuration version ${e.version} from ${e.updatedBy ?? 'the peer'} refused (${e.reason}); keeping version ${store.document.version}`, null);
+    };
+    store.on('rejected', onRejected);
     this.unsubscribe.push(
       () => store.off('change', onChange),
       () => store.off('conflict', onConflict),
+      () => store.off('rejected', onRejected),
       () => this.sync?.stop(),
       mirror.onPeer((state) => {
         if (state === 'up') void this.sync?.push();

@@ -203,6 +203,31 @@ describe('merge', () => {
     await expect(a.offer({ ...a.document, volumes: 'none' })).rejects.toThrow(/volumes: "none" is not a list/);
     expect(a.document.version).toBe(1);
   });
+
+  it('refuses a newer document that breaks the content rules, keeps its own and says why', async () => {
+    const [a] = await twoStores();
+    const group = { name: 'rg1', preferredNode: 'a', aliasIps: [{ address: '198.18.0.10', prefix: 24, interface: 'eth0' }], failback: 'manual' as const };
+    const good = { ...a.document, version: 5, resourceGroups: [group], volumes: [...a.document.volumes, volume('w', { resourceGroup: 'rg1', owner: 'a' })] };
+    const bad: Array<[string, ClusterDocument, RegExp]> = [
+      ['duplicate name', { ...good, volumes: [...good.volumes, volume('w', { id: '00000000-0000-4000-8000-0000000000ff', iqn: 'iqn.2026-11.io.twinsan.unit:other' })] }, /volumes\[2\].*name "w" exists/],
+      ['duplicate IQN', { ...good, volumes: [...good.volumes, volume('x', { iqn: good.volumes[0]!.iqn })] }, /volumes\[2\].*iqn .* exists/],
+      ['owner not a node of the pair', { ...good, volumes: [...good.volumes, volume('x', { owner: 'c' })] }, /volumes\[2\]\.owner.*"c" is not a node of the pair/],
+      ['resource group missing', { ...good, volumes: [...good.volumes, volume('x', { resourceGroup: 'nope' })] }, /volumes\[2\]\.resourceGroup.*no resource group named "nope"/],
+      ['preferred node not of the pair', { ...good, resourceGroups: [{ ...group, preferredNode: 'z' }] }, /resourceGroups\[0\]\.preferredNode/],
+      ['a CHAP secret too short', { ...good, volumes: [volume('x', { access: { allowedInitiators: null, chap: { user: 'u', secret: 'short' }, mutualChap: null } })] }, /volumes\[0\]\.chap\.secret/],
+      ['the pair\'s nodes replaced', { ...good, nodes: [{ id: 'a', api: null, maintenance: false }, { id: 'c', api: null, maintenance: false }] }, /nodes.*a, c.*not the pair's nodes \(a, b\)/],
+    ];
+    const rejected: string[] = [];
+    a.on('rejected', (e) => rejected.push(e.reason));
+    for (const [what, doc, message] of bad) {
+      expect(await a.offer(doc), what).toBe('invalid');
+      expect(rejected.at(-1), what).toMatch(message);
+      expect(a.document.version, what).toBe(1);
+    }
+    expect(rejected).toHaveLength(bad.length);
+    expect(await a.offer(good)).toBe('adopt');
+    expect(a.document.volumes.map((v) => v.name)).toEqual(['v1', 'w']);
+  });
 });
 
 /** Two ControlPorts wired to each other in memory; `up` toggles the channel. */
