@@ -56,6 +56,66 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A result checker: null when `v` fits, else what is wrong, naming the path `at` within the result. */
+type Check = (v: unknown, at: string) => string | null;
+const join = (at: string, key: string | number): string => (typeof key === 'number' ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`);
+const typed =
+  (type: 'string' | 'number' | 'boolean', nullable = false): Check =>
+  (v, at) => (typeof v === type || (nullable && v === null) ? null : `${at} must be a ${type}${nullable ? ' or null' : ''}`);
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v, at) => (typeof v === 'string' && values.includes(v) ? null : `${at} must be one of ${values.join(', ')}`);
+const listOf =
+  (item: Check): Check =>
+  (v, at) => {
+    if (!Array.isArray(v)) return `${at} is not a list`;
+    for (const [i, x] of v.entries()) {
+      const problem = item(x, join(at, i));
+      if (problem) return problem;
+    }
+    return null;
+  };
+const objectOf =
+  (fields: Readonly<Record<string, Check>>): Check =>
+  (v, at) => {
+    if (!isRecord(v)) return `${at === '' ? 'the result' : at} is not an object`;
+    for (const [key, check] of Object.entries(fields)) {
+      const problem = check(v[key], join(at, key));
+      if (problem) return problem;
+    }
+    return null;
+  };
+
+const NODE_STATES: { readonly [S in NodeState]: S } = { up: 'up', down: 'down', maintenance: 'maintenance', evacuating: 'evacuating', unknown: 'unknown' };
+const SESSION_INFO: { readonly [F in keyof SessionInfo]-?: Check } = {
+  node: typed('string'),
+  initiator: typed('string'),
+  target: typed('string'),
+  volume: typed('string'),
+  portal: typed('string'),
+  remote: typed('string'),
+  connections: typed('number'),
+  since: typed('string'),
+};
+const PEER_SNAPSHOT: { readonly [F in keyof PeerSnapshot]-?: Check } = {
+  id: typed('string'),
+  clusterId: typed('string'),
+  release: typed('string', true),
+  state: oneOf(Object.values(NODE_STATES)),
+  protocol: objectOf({ min: typed('number'), max: typed('number'), negotiated: typed('number', true) }),
+  maintenance: typed('boolean'),
+  owns: listOf(typed('string')),
+  serves: listOf(typed('string')),
+  portals: listOf(typed('string')),
+  sessions: listOf(objectOf(SESSION_INFO)),
+  configVersion: typed('number'),
+};
+
+/** The shape of each result the peer returns, checked before it is used (a bad one is the peer's fault, not a 500 here). */
+const PAIR_RPC_RESULTS: { readonly [K in PairRpcOp]?: Check } = {
+  snapshot: objectOf(PEER_SNAPSHOT),
+};
+
 /** The request's op and its arguments (only the declared ones); ControlError('invalid') naming what is wrong. */
 function parseRequest(data: Buffer): { op: PairRpcOp; args: Record<string, unknown> } {
   let req: unknown;
@@ -98,7 +158,7 @@ export interface ControlSender {
   sendControl(topic: string, data: Buffer): Promise<Buffer>;
 }
 
-/** Calls `op` on the peer; ControlError('peer-unavailable') when it cannot be reached, the peer's ControlError when it refuses. */
+/** Calls `op` on the peer; ControlError('peer-unavailable') when it cannot be reached or its result is malformed, the peer's ControlError when it refuses. */
 export async function callPeer<K extends PairRpcOp>(port: ControlSender, op: K, args: PairRpcMap[K]['args'], timeoutMs = PAIR_RPC_TIMEOUT_MS): Promise<PairRpcMap[K]['result']> {
   let raw: Buffer;
   let timer: NodeJS.Timeout | undefined;
@@ -115,7 +175,11 @@ export async function callPeer<K extends PairRpcOp>(port: ControlSender, op: K, 
     clearTimeout(timer);
   }
   const reply = parseReply(raw);
-  if (reply.ok) return reply.result as PairRpcMap[K]['result'];
+  if (reply.ok) {
+    const problem = PAIR_RPC_RESULTS[op]?.(reply.result, '') ?? null;
+    if (problem !== null) throw new ControlError('peer-unavailable', `the peer's ${op} answer is malformed: ${problem}`);
+    return reply.result as PairRpcMap[K]['result'];
+  }
   const code = isControlErrorCode(reply.code) ? reply.code : 'precondition-failed';
   throw new ControlError(code, `${reply.message}`, reply.field !== undefined ? { field: reply.field } : {});
 }

@@ -81,4 +81,42 @@ describe('callPeer', () => {
     expect((err as ControlError).message).toBe('busy');
     expect((err as ControlError).details.field).toBe('rg');
   });
+
+  const snapshot = {
+    id: 'b',
+    clusterId: 'unit',
+    release: '1.0.0',
+    state: 'up',
+    protocol: { min: 1, max: 2, negotiated: 2 },
+    maintenance: false,
+    owns: ['rg1'],
+    serves: ['v1'],
+    portals: ['198.18.0.2:3260'],
+    sessions: [{ node: 'b', initiator: 'iqn.2026-11.io.test:c', target: 'iqn.2026-11.io.twinsan:v1', volume: 'v1', portal: '198.18.0.10:3260', remote: '198.18.0.5:40000', connections: 1, since: '2026-11-22T07:00:00.000Z' }],
+    configVersion: 3,
+  };
+  const reply = (result: unknown): string => JSON.stringify({ ok: true, result });
+
+  it('returns a well-formed snapshot', async () => {
+    expect(await callPeer(answering(reply(snapshot)), 'snapshot', {})).toEqual(snapshot);
+    expect(await callPeer(answering(reply({ ...snapshot, release: null, protocol: { min: 1, max: 2, negotiated: null } })), 'snapshot', {})).toMatchObject({ release: null });
+  });
+
+  it.each([
+    ['null', null, ''],
+    ['without an id', { ...snapshot, id: undefined }, 'id'],
+    ['with a numeric clusterId', { ...snapshot, clusterId: 7 }, 'clusterId'],
+    ['with an unknown state', { ...snapshot, state: 'sideways' }, 'state'],
+    ['with a protocol that is not an object', { ...snapshot, protocol: 'v2' }, 'protocol'],
+    ['with a string protocol.min', { ...snapshot, protocol: { min: '1', max: 2, negotiated: 2 } }, 'protocol.min'],
+    ['with owns not a list', { ...snapshot, owns: 'rg1' }, 'owns'],
+    ['with a number in serves', { ...snapshot, serves: ['v1', 2] }, 'serves[1]'],
+    ['with a session missing its volume', { ...snapshot, sessions: [{ ...snapshot.sessions[0], volume: undefined }] }, 'sessions[0].volume'],
+    ['with a string configVersion', { ...snapshot, configVersion: '3' }, 'configVersion'],
+  ])('turns a snapshot result %s into ControlError peer-unavailable naming the field', async (_what, result, field) => {
+    const err: unknown = await callPeer(answering(reply(result)), 'snapshot', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ControlError);
+    expect((err as ControlError).code).toBe('peer-unavailable');
+    expect((err as ControlError).message).toContain(field === '' ? 'not an object' : field);
+  });
 });
