@@ -386,7 +386,8 @@ export class NodeGroups {
       lu.unitAttentions.rekey((key) => nexusKeyThrough(key, v.config.iqn, this.o.config.iscsi.portalGroupTag));
       v.log.info({ registrations: lu.reservations.persistent.registrations.length }, 'live SCSI state restored (replicated by the previous owner, or by this node before a move)');
     } catch (err) {
-      v.log.error({ err }, 'the live SCSI state from the peer does not restore; keeping the APTPL state');
+      // restoreLiveState is all or nothing, so the LU still holds what volumeDevice loaded, as after a restart.
+      v.log.error({ err }, 'the live SCSI state from the peer does not restore: the logical unit keeps only the persistent reservations its reservation file holds if saved with APTPL (otherwise none), at the ports they were made through; the SCSI-2 reservation, non-APTPL registrations and pending unit attentions of the previous owner are lost');
     }
   }
 
