@@ -70,15 +70,10 @@ async function writeNext(): Promise<number> {
 }
 
 /** The last lines of both nodes' logs, for failure messages. */
-async function nodeLogs(): Promise<string> {
-  let out = '';
-  for (const n of lab().lab.nodes) out += `\n--- node ${n.id} (${n.log}):\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-40).join('\n')}`;
-  return out;
-}
 
 async function verifyThroughInitiator(when: string): Promise<void> {
   const image = await readBack(lab().client(), rgA().targets[0]!.url, nextBlock, work).catch(async (err: Error) => {
-    throw new Error(`${err.message}${await nodeLogs()}`);
+    throw new Error(`${err.message}${await lab().logTails(40)}`);
   });
   expect(lostBlocks(image, acked), `acknowledged blocks not read back ${when}`).toEqual([]);
 }

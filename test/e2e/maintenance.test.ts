@@ -12,7 +12,7 @@
  *
  * Needs root, a fresh build (npm run build:ts) and redis-server.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,11 +42,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-async function nodeLogs(): Promise<string> {
-  let out = '';
-  for (const n of handle!.lab.nodes) out += `\n--- node ${n.id}:\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-30).join('\n')}`;
-  return out;
-}
 
 /** rg-a as node `via` reports it. */
 const group = (via: string, name: string): Promise<GroupView> => api!.get<GroupView>(via, `/resource-groups/${name}`);
@@ -69,7 +64,7 @@ describe('maintenance under load', () => {
     const job = await api!.post<JobView>(peer, `/nodes/${owner}/maintenance`);
     expect(job.kind).toBe('evacuate');
     const evacuated = await api!.waitJob(peer, job.id, 120_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}${await nodeLogs()}`);
+      throw new Error(`${err.message}${await handle!.logTails()}`);
     });
     const evacuateMs = performance.now() - t0;
     expect(evacuated.result?.['moved']).toEqual(['rg-a']);
@@ -86,7 +81,7 @@ describe('maintenance under load', () => {
     const t1 = performance.now();
     const exit = await api!.del<JobView>(owner, `/nodes/${owner}/maintenance`);
     await api!.waitJob(owner, exit.id, 180_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}${await nodeLogs()}`);
+      throw new Error(`${err.message}${await handle!.logTails()}`);
     });
     const back = await until('rg-a served by its preferred node again', 120_000, async () => {
       const g = await group(peer, 'rg-a');

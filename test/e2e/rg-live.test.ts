@@ -22,7 +22,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Namespace as LabNamespace } from '../../src/cli/lab/netns';
 import { compiledModule, newRunId, removeStaleNamespaces, requireRoot } from './lab';
 import { GroupView, LabRestApi, VolumeView } from './lab/rest-api';
 import { LabHandle, until } from './lab/twinsan-lab';
@@ -53,17 +52,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-async function nodeLogs(): Promise<string> {
-  let out = '';
-  for (const n of handle!.lab.nodes) out += `\n--- node ${n.id}:\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-30).join('\n')}`;
-  return out;
-}
 
-/** The IPv4 addresses on node `id`'s front-end interface. */
-async function addressesOn(id: string): Promise<string[]> {
-  const links = await LabNamespace.existing(handle!.node(id).netns).ipJson<{ addr_info: { local: string }[] }[]>('-4', 'addr', 'show', 'dev', 'eth1');
-  return links.flatMap((l) => l.addr_info.map((a) => a.local));
-}
 
 /** qemu-io in the client namespace against lv1 through `portal`. */
 function qemuIo(portal: string, iqn: string, commands: readonly string[], timeoutMs = 30_000) {
@@ -91,10 +80,10 @@ describe('resource-group changes take effect at once on a running pair', () => {
       const g = await api!.get<GroupView>('b', `/resource-groups/${GROUP}`);
       return g.state === 'serving' && g.owner === 'a' && g.volumes.includes(VOLUME) ? g : null;
     }).catch(async (err: Error) => {
-      throw new Error(`${err.message}\nnode a's events: ${JSON.stringify(await api!.get<unknown[]>('a', '/events'))}${await nodeLogs()}`);
+      throw new Error(`${err.message}\nnode a's events: ${JSON.stringify(await api!.get<unknown[]>('a', '/events'))}${await handle!.logTails()}`);
     });
-    expect(await addressesOn('a')).toContain(OLD);
-    expect(await addressesOn('b')).not.toContain(OLD);
+    expect(await handle!.frontAddresses('a')).toContain(OLD);
+    expect(await handle!.frontAddresses('b')).not.toContain(OLD);
 
     // The initiator through the alias: the first login may come while the group restarts with its new volume.
     const first = await until(`qemu-io through ${OLD}`, 60_000, async () => {
@@ -110,11 +99,11 @@ describe('resource-group changes take effect at once on a running pair', () => {
     const patched = await api!.call('b', 'PATCH', `/resource-groups/${GROUP}`, { body: { aliasIps: [{ address: NEW, prefix: 24, interface: 'eth1' }] } });
     expect(patched.status, patched.text).toBe(200);
     const moved = await until(`node a holds ${NEW} and not ${OLD}`, 30_000, async () => {
-      const on = await addressesOn('a');
+      const on = await handle!.frontAddresses('a');
       return on.includes(NEW) && !on.includes(OLD) ? on : null;
     });
     expect(moved).toContain(NEW);
-    expect(await addressesOn('b')).not.toContain(NEW);
+    expect(await handle!.frontAddresses('b')).not.toContain(NEW);
     const second = await qemuIo(NEW, volume.iqn, ['read -P 0x3c 0 1M', 'write -P 0xc3 1M 64k', 'read -P 0xc3 1M 64k']);
     console.log(`rg-live: alias IP changed, I/O through ${NEW} done ${(performance.now() - t1).toFixed(0)} ms after the PATCH`);
     expect(second.code, `${second.stdout}${second.stderr}`).toBe(0);
@@ -149,11 +138,11 @@ describe('resource-group changes take effect at once on a running pair', () => {
       const g = await api!.get<GroupView>('a', `/resource-groups/${GROUP}`);
       return g.owner === 'b' && g.state === 'serving' ? g : null;
     }).catch(async (err: Error) => {
-      throw new Error(`${err.message}${await nodeLogs()}`);
+      throw new Error(`${err.message}${await handle!.logTails()}`);
     });
     console.log(`rg-live: preferred node a → b, served by b ${(performance.now() - t2).toFixed(0)} ms after the PATCH`);
-    expect(await addressesOn('b')).toContain(NEW);
-    expect(await addressesOn('a')).not.toContain(NEW);
+    expect(await handle!.frontAddresses('b')).toContain(NEW);
+    expect(await handle!.frontAddresses('a')).not.toContain(NEW);
     const third = await until('qemu-io on lv1 through node b', 30_000, async () => {
       const io = await qemuIo(NEW, volume.iqn, ['read -P 0x3c 0 1M', 'read -P 0xc3 1M 64k']);
       return io.code === 0 ? io : null;
@@ -169,7 +158,7 @@ describe('resource-group changes take effect at once on a running pair', () => {
     const rgDel = await api!.call('b', 'DELETE', `/resource-groups/${GROUP}`);
     expect(rgDel.status, rgDel.text).toBe(204);
     await until(`${NEW} gone from both nodes`, 30_000, async () => {
-      const all = [...(await addressesOn('a')), ...(await addressesOn('b'))];
+      const all = [...(await handle!.frontAddresses('a')), ...(await handle!.frontAddresses('b'))];
       return !all.includes(NEW) && !all.includes(OLD);
     });
     expect((await api!.call('a', 'GET', `/resource-groups/${GROUP}`)).status).toBe(404);

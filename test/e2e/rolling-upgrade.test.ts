@@ -17,7 +17,7 @@
  * printed, never asserted. Needs root, a fresh build (npm run build:ts)
  * and redis-server.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,11 +65,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-async function nodeLogs(): Promise<string> {
-  let out = '';
-  for (const n of handle!.lab.nodes) out += `\n--- node ${n.id}:\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-30).join('\n')}`;
-  return out;
-}
 
 /** Node `id` as it reports itself (its own entry of GET /nodes: what it owns, its protocol range and the negotiated version). */
 async function self(id: string): Promise<NodeView> {
@@ -109,7 +104,7 @@ describe('rolling upgrade under load', () => {
       mark(`POST /nodes/${id}/maintenance`);
       const job = await api!.post<JobView>(id, `/nodes/${id}/maintenance`);
       await api!.waitJob(id, job.id, 120_000).catch(async (err: Error) => {
-        throw new Error(`${err.message}${await nodeLogs()}`);
+        throw new Error(`${err.message}${await handle!.logTails()}`);
       });
       expect((await self(id)).owns).toEqual([]);
       expect([...(await self(peer)).owns].sort()).toEqual(lab.lab.resourceGroups.map((g) => g.name).sort());
@@ -144,7 +139,7 @@ describe('rolling upgrade under load', () => {
       });
       // Over a version 1 link (mixed releases) the job asks the peer over the front-end heartbeat, else over pair-rpc.
       const link = (await self(id)).protocol?.negotiated;
-      expect(exitJob.state, `${exitJob.error}${await nodeLogs()}`).toBe('done');
+      expect(exitJob.state, `${exitJob.error}${await handle!.logTails()}`).toBe('done');
       const owns = (n: NodeView): string => [...n.owns].sort().join(',');
       await until(`node ${id} serving ${preferred.join(', ')} again`, 120_000, async () => owns(await self(id)) === [...preferred].sort().join(','));
       expect(owns(await self(peer))).toBe(lab.lab.resourceGroups.filter((g) => g.preferredNode === peer).map((g) => g.name).sort().join(','));

@@ -27,7 +27,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Namespace as LabNamespace } from '../../src/cli/lab/netns';
 import { compiledModule, newRunId, removeStaleNamespaces, requireRoot } from './lab';
 import { GroupView, LabRestApi, VolumeView } from './lab/rest-api';
 import { LabHandle, until } from './lab/twinsan-lab';
@@ -61,17 +60,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-async function nodeLogs(): Promise<string> {
-  let out = '';
-  for (const n of handle!.lab.nodes) out += `\n--- node ${n.id}:\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-30).join('\n')}`;
-  return out;
-}
 
-/** The IPv4 addresses on node `id`'s front-end interface (lab.json does not know rg-w's alias). */
-async function addressesOn(id: string): Promise<string[]> {
-  const links = await LabNamespace.existing(handle!.node(id).netns).ipJson<{ addr_info: { local: string }[] }[]>('-4', 'addr', 'show', 'dev', 'eth1');
-  return links.flatMap((l) => l.addr_info.map((a) => a.local));
-}
 
 /** qemu's iSCSI driver options for ds1 through the alias, as this initiator with this CHAP secret. */
 const imageOpts = (iqn: string, secret = CHAP_SECRET, initiator = INITIATOR): string =>
@@ -145,7 +134,7 @@ describe('the StorTrends walkthrough through the REST API', () => {
       return g.state === 'serving' && g.owner === 'a' ? g : null;
     }).catch(async (err: Error) => {
       const events = await api!.get<unknown[]>('a', '/events');
-      throw new Error(`${err.message}\nnode a's events: ${JSON.stringify(events)}${await nodeLogs()}`);
+      throw new Error(`${err.message}\nnode a's events: ${JSON.stringify(events)}${await handle!.logTails()}`);
     });
     expect(group).toMatchObject({ name: GROUP, owner: 'a', preferredNode: 'a', aliasIps: [{ address: ALIAS, prefix: 24, interface: 'eth1' }], volumes: [VOLUME] });
     const shown = await until(`${VOLUME} in sync`, 120_000, async () => {
@@ -155,8 +144,8 @@ describe('the StorTrends walkthrough through the REST API', () => {
     expect(shown).toMatchObject({ name: VOLUME, owner: 'a', resourceGroup: GROUP, sizeBytes: SIZE });
     const url = `iscsi://${ALIAS}:3260/${shown.iqn}/0`;
     expect(shown.urls).toEqual([url]);
-    expect(await addressesOn('a')).toContain(ALIAS);
-    expect(await addressesOn('b')).not.toContain(ALIAS);
+    expect(await handle!.frontAddresses('a')).toContain(ALIAS);
+    expect(await handle!.frontAddresses('b')).not.toContain(ALIAS);
     const accessOnB = await api!.get<unknown>('b', `/volumes/${VOLUME}/access`);
     expect(accessOnB).toMatchObject({ allowedInitiators: [INITIATOR], chap: { user: CHAP_USER, secretSet: true } });
 

@@ -100,11 +100,23 @@ export class LabHandle {
     return serving.length === 1 ? serving[0] : undefined;
   }
 
-  /** The alias IPs configured on node `id`'s front-end interface. */
+  /** Every IPv4 address on node `id`'s front-end interface (also aliases of groups lab.json does not know). */
+  async frontAddresses(id: string): Promise<string[]> {
+    const links = await LabNamespace.existing(this.node(id).netns).ipJson<{ addr_info: { local: string }[] }[]>('-4', 'addr', 'show', 'dev', 'eth1');
+    return links.flatMap((l) => l.addr_info.map((a) => a.local));
+  }
+
+  /** The alias IPs of lab.json's groups configured on node `id`'s front-end interface. */
   async aliasesOn(id: string): Promise<string[]> {
     const all = this.lab.resourceGroups.flatMap((g) => g.aliasIps);
-    const links = await LabNamespace.existing(this.node(id).netns).ipJson<{ addr_info: { local: string }[] }[]>('-4', 'addr', 'show', 'dev', 'eth1');
-    return links.flatMap((l) => l.addr_info.map((a) => a.local)).filter((a) => all.includes(a));
+    return (await this.frontAddresses(id)).filter((a) => all.includes(a));
+  }
+
+  /** The last `lines` lines of every node's log, for a failure message. */
+  async logTails(lines = 30): Promise<string> {
+    let out = '';
+    for (const n of this.lab.nodes) out += `\n--- node ${n.id} (${n.log}):\n${(await readFile(n.log, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')}`;
+    return out;
   }
 
   /** `twinsan lab start-node`; re-reads lab.json for the new pid. */
