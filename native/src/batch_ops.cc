@@ -8,7 +8,8 @@
 // callback with every result.
 //
 //   submitBatch(fds: Int32Array, offsets: Float64Array, flags: Uint8Array,
-//               counts: Uint32Array, buffers: Buffer[], done: (results: Float64Array) => void): Float64Array
+//               counts: Uint32Array, buffers: Buffer[], done: (results: Float64Array) => void,
+//               results?: Float64Array): Float64Array
 //
 // Transfer i uses the next counts[i] entries of `buffers`; flags bit 0 is
 // "write", bit 1 "fua" (durable before its result is reported, as pwritev's
@@ -25,8 +26,9 @@
 // only if no earlier transfer of the call on the same file went to the
 // engine, so transfers of one call on one file still take effect in order.
 //
-// The returned array holds the results of the transfers done inline and NaN
-// for the others; those run in order on one engine thread, and `done` is
+// The returned array (`results` when given, filled from index 0; a new one
+// otherwise) holds the results of the transfers done inline and NaN for the
+// others; those run in order on one engine thread, and `done` is
 // called with the same array layout (their results filled in) once they all
 // have, unless none was left. Each transfer is independent: one failing does
 // not stop the others. The caller keeps the Buffers alive until `done` has
@@ -54,9 +56,18 @@ namespace {
 constexpr size_t kInlineTransferBytes = 64 * 1024;
 constexpr size_t kInlineBatchBytes = 256 * 1024;
 
+// A batch as it is parsed on the submitting thread. Kept per thread and
+// reused, so a batch that runs wholly inline allocates nothing; a heap IoJob
+// is made only for the transfers left to the engine.
+struct Batch {
+  std::vector<IoTransfer> transfers;
+  std::vector<iovec> iov;
+  std::vector<double> results;
+};
+
 // Runs what may run inline (see the top of this file); marks it done_inline.
 // Returns how many transfers are left for the engine.
-size_t RunInline(IoJob* job) {
+size_t RunInline(Batch* job) {
   size_t budget = kInlineBatchBytes;
   size_t left = 0;
   std::vector<int> queued_fds;
@@ -65,19 +76,23 @@ size_t RunInline(IoJob* job) {
     bool eligible = (t.flags & (kIoMemory | kIoTryNowait)) != 0 && t.bytes <= kInlineTransferBytes && t.bytes <= budget;
     for (int fd : queued_fds) eligible = eligible && fd != t.fd;
     if (eligible) {
-      const iovec* iov = &job->iov[t.first_iov];
-      std::vector<iovec> owned(iov, iov + t.iov_count);
+      iovec* iov = &job->iov[t.first_iov];
       uint64_t done = 0;
       int err;
+      bool final;
       if (t.flags & kIoMemory) {
-        err = (t.flags & kIoWrite) ? posix::PwriteFull(t.fd, std::move(owned), t.offset, (t.flags & kIoFua) != 0, &done)
-                                   : posix::PreadFull(t.fd, std::move(owned), t.offset, &done);
+        // Run once, here, whatever the outcome: the batch's iovecs are
+        // consumed in place (no copy), so it could not be retried.
+        err = (t.flags & kIoWrite) ? posix::PwriteFull(t.fd, iov, t.iov_count, t.offset, (t.flags & kIoFua) != 0, &done)
+                                   : posix::PreadFull(t.fd, iov, t.iov_count, t.offset, &done);
+        final = true;
       } else {
         err = posix::PreadNowait(t.fd, iov, static_cast<int>(t.iov_count), t.offset, &done);
         // Only a whole read counts: anything short may be a page not yet cached.
         if (err == 0 && done < t.bytes) err = EAGAIN;
+        final = err != EAGAIN && err != EOPNOTSUPP;
       }
-      if (err != EAGAIN && err != EOPNOTSUPP) {
+      if (final) {
         t.done_inline = true;
         job->results[i] = err ? -static_cast<double>(err) : static_cast<double>(done);
         budget -= t.bytes;
@@ -126,11 +141,24 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "fds, offsets, flags and counts must have the same length").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // Optional: where to put the inline results (reused by the caller, so no
+  // array is allocated per call); a new array otherwise.
+  bool caller_results = info.Length() > 6 && !info[6].IsUndefined();
+  if (caller_results && (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)) {
+    ThrowType(env, "results must be a Float64Array");
+    return env.Undefined();
+  }
+  if (caller_results && info[6].As<Napi::Float64Array>().ElementLength() < n) {
+    Napi::RangeError::New(env, "results is shorter than the batch").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   uint32_t buffer_count = buffers.Length();
-  auto job = std::make_unique<IoJob>();
-  std::vector<IoTransfer>& transfers = job->transfers;
+  thread_local Batch batch;
+  std::vector<IoTransfer>& transfers = batch.transfers;
+  transfers.clear();
   transfers.reserve(n);
-  std::vector<iovec>& iov = job->iov;
+  std::vector<iovec>& iov = batch.iov;
+  iov.clear();
   iov.reserve(buffer_count);
   size_t next = 0;
   for (size_t i = 0; i < n; i++) {
@@ -165,11 +193,15 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     transfers.push_back(IoTransfer{fds[i], f, static_cast<uint64_t>(offset), next, count, bytes, false});
     next += count;
   }
-  job->results.assign(n, std::numeric_limits<double>::quiet_NaN());
-  size_t left = RunInline(job.get());
-  Napi::Float64Array results = Napi::Float64Array::New(env, n);
-  for (size_t i = 0; i < n; i++) results[i] = job->results[i];
+  batch.results.assign(n, std::numeric_limits<double>::quiet_NaN());
+  size_t left = RunInline(&batch);
+  Napi::Float64Array results = caller_results ? info[6].As<Napi::Float64Array>() : Napi::Float64Array::New(env, n);
+  for (size_t i = 0; i < n; i++) results[i] = batch.results[i];
   if (left > 0) {
+    auto job = std::make_unique<IoJob>();
+    job->transfers = batch.transfers;
+    job->iov = batch.iov;
+    job->results = batch.results;
     job->done = Napi::Persistent(info[5].As<Napi::Function>());
     IoEngine::For(env)->Submit(job.release());
   }

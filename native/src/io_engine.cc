@@ -108,12 +108,12 @@ void IoEngine::Execute(IoJob* job) {
   for (size_t i = 0; i < job->transfers.size(); i++) {
     const IoTransfer& t = job->transfers[i];
     if (t.done_inline) continue;
-    std::vector<iovec> iov(job->iov.begin() + static_cast<ptrdiff_t>(t.first_iov),
-                           job->iov.begin() + static_cast<ptrdiff_t>(t.first_iov + t.iov_count));
+    // The job owns its iovecs and runs each transfer once: they are consumed in place.
+    iovec* iov = job->iov.data() + t.first_iov;
     uint64_t done = 0;
     int64_t start = NowNs();
-    int err = (t.flags & kIoWrite) ? posix::PwriteFull(t.fd, std::move(iov), t.offset, (t.flags & kIoFua) != 0, &done)
-                                   : posix::PreadFull(t.fd, std::move(iov), t.offset, &done);
+    int err = (t.flags & kIoWrite) ? posix::PwriteFull(t.fd, iov, t.iov_count, t.offset, (t.flags & kIoFua) != 0, &done)
+                                   : posix::PreadFull(t.fd, iov, t.iov_count, t.offset, &done);
     int64_t took = NowNs() - start;
     int64_t avg = transfer_ns_.load(std::memory_order_relaxed);
     transfer_ns_.store(avg + (took - avg) / 8, std::memory_order_relaxed);

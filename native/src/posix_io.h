@@ -40,10 +40,18 @@ int Truncate(int fd, uint64_t size_bytes);
 // lseek with SEEK_DATA or SEEK_HOLE; *position is -1 when the kernel says ENXIO.
 int Seek(int fd, int whence, uint64_t offset, int64_t* position);
 
-// posix_rw.cc. Both loop over short transfers; `iov` is consumed.
+// posix_rw.cc. Both loop over short transfers; `iov` is consumed (its
+// entries are advanced in place, so the caller's array is changed: the
+// batch path hands over the job's own array and copies nothing).
 // PreadFull stops early at end of file: *done tells how far it got.
-int PreadFull(int fd, std::vector<iovec> iov, uint64_t offset, uint64_t* done);
-int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64_t* done);
+int PreadFull(int fd, iovec* iov, size_t count, uint64_t offset, uint64_t* done);
+int PwriteFull(int fd, iovec* iov, size_t count, uint64_t offset, bool fua, uint64_t* done);
+inline int PreadFull(int fd, std::vector<iovec> iov, uint64_t offset, uint64_t* done) {
+  return PreadFull(fd, iov.data(), iov.size(), offset, done);
+}
+inline int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64_t* done) {
+  return PwriteFull(fd, iov.data(), iov.size(), offset, fua, done);
+}
 // One preadv2(RWF_NOWAIT): 0 with *done the bytes read, EAGAIN when the data is
 // not all in the page cache (nothing to use: *done is 0), or another errno.
 int PreadNowait(int fd, const iovec* iov, int count, uint64_t offset, uint64_t* done);

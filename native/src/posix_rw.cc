@@ -13,9 +13,9 @@ namespace twinsan::posix {
 namespace {
 
 // Drops `n` transferred bytes from the front of iov[*first..].
-void Advance(std::vector<iovec>* iov, size_t* first, size_t n) {
+void Advance(iovec* iov, size_t* first, size_t n) {
   while (n > 0) {
-    iovec& head = (*iov)[*first];
+    iovec& head = iov[*first];
     size_t step = std::min(n, head.iov_len);
     head.iov_base = static_cast<char*>(head.iov_base) + step;
     head.iov_len -= step;
@@ -24,12 +24,12 @@ void Advance(std::vector<iovec>* iov, size_t* first, size_t n) {
   }
 }
 
-void SkipEmpty(const std::vector<iovec>& iov, size_t* first) {
-  while (*first < iov.size() && iov[*first].iov_len == 0) ++*first;
+void SkipEmpty(const iovec* iov, size_t count, size_t* first) {
+  while (*first < count && iov[*first].iov_len == 0) ++*first;
 }
 
-int Batch(const std::vector<iovec>& iov, size_t first) {
-  return static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+int Batch(size_t count, size_t first) {
+  return static_cast<int>(std::min<size_t>(count - first, IOV_MAX));
 }
 
 ssize_t WriteOnce(int fd, const iovec* iov, int count, off_t offset, bool fua, bool* need_sync) {
@@ -47,28 +47,28 @@ ssize_t WriteOnce(int fd, const iovec* iov, int count, off_t offset, bool fua, b
 
 }  // namespace
 
-int PreadFull(int fd, std::vector<iovec> iov, uint64_t offset, uint64_t* done) {
+int PreadFull(int fd, iovec* iov, size_t count, uint64_t offset, uint64_t* done) {
   *done = 0;
   size_t first = 0;
-  for (SkipEmpty(iov, &first); first < iov.size(); SkipEmpty(iov, &first)) {
-    ssize_t n = ::preadv(fd, &iov[first], Batch(iov, first), static_cast<off_t>(offset + *done));
+  for (SkipEmpty(iov, count, &first); first < count; SkipEmpty(iov, count, &first)) {
+    ssize_t n = ::preadv(fd, &iov[first], Batch(count, first), static_cast<off_t>(offset + *done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     if (n == 0) break;  // end of file
     *done += static_cast<uint64_t>(n);
-    Advance(&iov, &first, static_cast<size_t>(n));
+    Advance(iov, &first, static_cast<size_t>(n));
   }
   return 0;
 }
 
-int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64_t* done) {
+int PwriteFull(int fd, iovec* iov, size_t count, uint64_t offset, bool fua, uint64_t* done) {
   *done = 0;
   bool need_sync = false;
   size_t first = 0;
-  for (SkipEmpty(iov, &first); first < iov.size(); SkipEmpty(iov, &first)) {
-    ssize_t n = WriteOnce(fd, &iov[first], Batch(iov, first), static_cast<off_t>(offset + *done), fua,
+  for (SkipEmpty(iov, count, &first); first < count; SkipEmpty(iov, count, &first)) {
+    ssize_t n = WriteOnce(fd, &iov[first], Batch(count, first), static_cast<off_t>(offset + *done), fua,
                           &need_sync);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -76,7 +76,7 @@ int PwriteFull(int fd, std::vector<iovec> iov, uint64_t offset, bool fua, uint64
     }
     if (n == 0) return EIO;  // no progress on a non-empty write: give up rather than spin
     *done += static_cast<uint64_t>(n);
-    Advance(&iov, &first, static_cast<size_t>(n));
+    Advance(iov, &first, static_cast<size_t>(n));
   }
   return need_sync ? Datasync(fd) : 0;
 }

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { AllocationExtent, BackingStore, BlockIoError, WriteOptions } from './backing-store';
 import { DIRECT_IO_ALIGNMENT, readVector, writeVector } from './direct-io';
 import { allocReadBuffer } from './io-buffers';
-import { IoInline, inlineHints } from './io-queue';
+import { IoInline, TransferOwner, inlineHints, ownedRead, ownedWrite } from './io-queue';
 import { blockIo } from './native';
 
 export interface FileStoreOptions {
@@ -44,6 +44,13 @@ export class FileBackingStore implements BackingStore {
   private inflight = 0;
   private idle: (() => void) | null = null;
   private closing: Promise<void> | null = null;
+  /** How the batching queue reports this store's transfers (no promise of the store's own per transfer). */
+  private readonly owner: TransferOwner = {
+    transferSettled: () => this.settled(),
+    transferError: (err) => this.annotate(err),
+    shortRead: (offset, done, length) =>
+      new BlockIoError('EIO', `${this.description}: short read at ${offset}: ${done} of ${length} bytes (file shrunk underneath?)`),
+  };
 
   private constructor(
     readonly path: string,
@@ -84,7 +91,8 @@ export class FileBackingStore implements BackingStore {
   }
 
   // read, readv and writev are the data path: plain functions over one
-  // promise each (argument errors become rejections, as from an async function).
+  // promise each, the batching queue's (argument errors become rejections,
+  // as from an async function).
 
   read(offset: number, length: number): Promise<Buffer> {
     try {
@@ -122,6 +130,7 @@ export class FileBackingStore implements BackingStore {
     if (length === 0) return Promise.resolve();
     if (this.closing) return Promise.reject(this.closedError());
     this.inflight++;
+    if (!this.direct) return ownedWrite(this.owner, this.fd, buffers, offset, options?.fua ?? false, this.inline.write);
     return writeVector(this.fd, offset, buffers, length, this.direct, options?.fua ?? false, this.inline.write).then(
       () => this.settled(),
       (err: unknown) => {
@@ -217,11 +226,12 @@ export class FileBackingStore implements BackingStore {
   private readInto<T>(offset: number, buffers: readonly Buffer[], length: number, result: T): Promise<T> {
     if (this.closing) return Promise.reject(this.closedError());
     this.inflight++;
+    if (!this.direct) return ownedRead(this.owner, this.fd, buffers, offset, this.inline.read, result);
     return readVector(this.fd, offset, buffers, length, this.direct, this.inline.read).then(
       (done) => {
         this.settled();
         if (done < length) {
-          throw new BlockIoError('EIO', `${this.description}: short read at ${offset}: ${done} of ${length} bytes (file shrunk underneath?)`);
+          throw this.owner.shortRead(offset, done, length);
         }
         return result;
       },

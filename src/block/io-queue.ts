@@ -51,13 +51,32 @@ const JOB_TRANSFERS = 64;
 const WRITE = 1;
 const FUA = 2;
 
+/**
+ * Who else hears of a transfer's outcome (FileBackingStore: it counts its
+ * transfers in flight and names itself in errors). Told before the
+ * transfer's promise settles, so the store needs no promise of its own on
+ * top of the queue's.
+ */
+export interface TransferOwner {
+  /** The transfer is over, either way. */
+  transferSettled(): void;
+  /** What a failed transfer rejects with, given the addon's error. */
+  transferError(err: unknown): unknown;
+  /** What a read that stopped short of its length (end of file) rejects with. */
+  shortRead(offset: number, done: number, length: number): unknown;
+}
+
 interface Transfer {
   readonly fd: number;
   readonly buffers: readonly Buffer[];
   readonly offset: number;
   readonly flags: number;
   readonly bytes: number;
-  readonly resolve: (bytes: number) => void;
+  /** Null: the promise resolves with the bytes transferred and rejects with the addon's error. */
+  readonly owner: TransferOwner | null;
+  /** With an owner: what the promise resolves with. */
+  readonly value: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -80,14 +99,34 @@ function flush(): void {
   }
 }
 
+/**
+ * Argument arrays of submitBatch, one set per batch length, reused call
+ * after call: submitBatch copies what it needs before it returns. At most
+ * JOB_TRANSFERS sets of a few hundred bytes.
+ */
+interface BatchArrays {
+  readonly fds: Int32Array;
+  readonly offsets: Float64Array;
+  readonly flags: Uint8Array;
+  readonly counts: Uint32Array;
+}
+const arraysByLength: (BatchArrays | undefined)[] = [];
+
+function arraysFor(n: number): BatchArrays {
+  let a = arraysByLength[n];
+  if (a === undefined) {
+    a = { fds: new Int32Array(n), offsets: new Float64Array(n), flags: new Uint8Array(n), counts: new Uint32Array(n) };
+    arraysByLength[n] = a;
+  }
+  return a;
+}
+
 function submitJob(all: readonly Transfer[], start: number, end: number): void {
   const n = end - start;
-  const fds = new Int32Array(n);
-  const offsets = new Float64Array(n);
-  const flags = new Uint8Array(n);
-  const counts = new Uint32Array(n);
+  const { fds, offsets, flags, counts } = arraysFor(n);
   const buffers: Buffer[] = [];
-  const job = new Array<Transfer>(n);
+  // Transfers not settled yet; an entry is cleared once its transfer is.
+  const job = new Array<Transfer | undefined>(n);
   for (let i = 0; i < n; i++) {
     const t = all[start + i]!;
     job[i] = t;
@@ -99,35 +138,43 @@ function submitJob(all: readonly Transfer[], start: number, end: number): void {
   }
   let inline: Float64Array | undefined;
   try {
-    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (results: Float64Array) => settle(job, results, inline ?? null));
+    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (later: Float64Array) => settle(job, later));
   } catch (err) {
     // Argument errors (a programming mistake) fail every transfer of the job.
-    for (const t of job) t.reject(err);
+    for (const t of job) {
+      t?.owner?.transferSettled();
+      t?.reject(err);
+    }
     return;
   }
-  if (inline) settle(job, inline, null);
+  if (inline) settle(job, inline);
 }
 
-/**
- * Settle the transfers with a result in `results` (NaN: not run yet). With
- * `inline` given, those it settled already are skipped.
- */
-function settle(job: readonly Transfer[], results: Float64Array, inline: Float64Array | null): void {
+/** Settle the transfers of `job` that have a result in `results` (NaN: not run yet). */
+function settle(job: (Transfer | undefined)[], results: Float64Array): void {
   for (let i = 0; i < job.length; i++) {
-    if (inline !== null && !Number.isNaN(inline[i]!)) continue;
+    const t = job[i];
     const r = results[i]!;
-    if (Number.isNaN(r)) continue;
-    const t = job[i]!;
-    if (r >= 0) t.resolve(r);
-    else t.reject(blockIo.makeErrnoError(-r, t.flags & WRITE ? 'pwritev' : 'preadv'));
+    if (t === undefined || Number.isNaN(r)) continue;
+    job[i] = undefined;
+    const owner = t.owner;
+    if (owner === null) {
+      if (r >= 0) t.resolve(r);
+      else t.reject(blockIo.makeErrnoError(-r, t.flags & WRITE ? 'pwritev' : 'preadv'));
+      continue;
+    }
+    owner.transferSettled();
+    if (r < 0) t.reject(owner.transferError(blockIo.makeErrnoError(-r, t.flags & WRITE ? 'pwritev' : 'preadv')));
+    else if ((t.flags & WRITE) === 0 && r < t.bytes) t.reject(owner.shortRead(t.offset, r, t.bytes));
+    else t.resolve(t.value);
   }
 }
 
-function enqueue(fd: number, buffers: readonly Buffer[], offset: number, flags: number): Promise<number> {
+function enqueue<T>(fd: number, buffers: readonly Buffer[], offset: number, flags: number, owner: TransferOwner | null, value: unknown): Promise<T> {
   let bytes = 0;
   for (let i = 0; i < buffers.length; i++) bytes += buffers[i]!.length;
-  return new Promise<number>((resolve, reject) => {
-    queue.push({ fd, buffers, offset, flags, bytes, resolve, reject });
+  return new Promise<T>((resolve, reject) => {
+    queue.push({ fd, buffers, offset, flags, bytes, owner, value, resolve: resolve as (value: unknown) => void, reject });
     if (!scheduled) {
       scheduled = true;
       process.nextTick(flush);
@@ -135,12 +182,30 @@ function enqueue(fd: number, buffers: readonly Buffer[], offset: number, flags: 
   });
 }
 
+/**
+ * A read for `owner` that fills the buffers from offset and resolves with
+ * `value` once every byte is read; a short read rejects with the owner's
+ * shortRead, a failure with its transferError.
+ */
+export function ownedRead<T>(owner: TransferOwner, fd: number, buffers: readonly Buffer[], offset: number, inline: IoInline, value: T): Promise<T> {
+  return enqueue<T>(fd, buffers, offset, inline, owner, value);
+}
+
+/** A write for `owner` of every byte of the buffers (durable on resolving with fua); a failure rejects with its transferError. */
+export function ownedWrite(owner: TransferOwner, fd: number, buffers: readonly Buffer[], offset: number, fua: boolean, inline: IoInline): Promise<void> {
+  return enqueue<void>(fd, buffers, offset, writeFlags(fua, inline), owner, undefined);
+}
+
+function writeFlags(fua: boolean, inline: IoInline): number {
+  return (fua ? WRITE | FUA : WRITE) | (inline === IoInline.MEMORY ? IoInline.MEMORY : 0);
+}
+
 /** Like blockIo.preadv: fills the buffers from offset; resolves with the bytes read (fewer only at end of file). */
 export function queuedPreadv(fd: number, buffers: readonly Buffer[], offset: number, inline: IoInline = IoInline.NONE): Promise<number> {
-  return enqueue(fd, buffers, offset, inline);
+  return enqueue<number>(fd, buffers, offset, inline, null, undefined);
 }
 
 /** Like blockIo.pwritev: writes every byte; with fua the data is durable when the promise resolves. */
 export function queuedPwritev(fd: number, buffers: readonly Buffer[], offset: number, fua: boolean, inline: IoInline = IoInline.NONE): Promise<number> {
-  return enqueue(fd, buffers, offset, (fua ? WRITE | FUA : WRITE) | (inline === IoInline.MEMORY ? IoInline.MEMORY : 0));
+  return enqueue<number>(fd, buffers, offset, writeFlags(fua, inline), null, undefined);
 }

@@ -73,7 +73,7 @@ const HIGH_WATER_BYTES = 16 * 1024 * 1024;
 
 /** Full-feature-phase dispatch: one row per PDU kind. */
 const FFP_HANDLERS: Readonly<Record<InitiatorPdu['kind'], (c: Connection, s: Session, pdu: never) => void>> = {
-  'scsi-command': (_c, s, pdu: Extract<InitiatorPdu, { kind: 'scsi-command' }>) => s.ordered(pdu.cmdSN, pdu.immediate, () => s.onScsiCommand(pdu)),
+  'scsi-command': (_c, s, pdu: Extract<InitiatorPdu, { kind: 'scsi-command' }>) => s.orderedScsiCommand(pdu),
   'data-out': (_c, s, pdu: Extract<InitiatorPdu, { kind: 'data-out' }>) => s.onDataOut(pdu),
   'nop-out': (c, s, pdu: Extract<InitiatorPdu, { kind: 'nop-out' }>) => {
     if (pdu.itt === RESERVED_TAG && !pdu.immediate) {

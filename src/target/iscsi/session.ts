@@ -234,6 +234,25 @@ export class Session {
     this.pendingBySN.set(cmdSN, deliver);
   }
 
+  /**
+   * A SCSI Command in CmdSN order: what ordered() does, without a closure
+   * per command when it is simply the next one expected (the common case).
+   */
+  orderedScsiCommand(pdu: ScsiCommandPdu): void {
+    if (
+      !pdu.immediate &&
+      pdu.cmdSN === this.expCmdSN &&
+      this.pendingBySN.size === 0 &&
+      this.abortedSNs.size === 0 &&
+      serialInWindow(pdu.cmdSN, this.expCmdSN, this.advertisedMax ?? this.window().maxCmdSN)
+    ) {
+      this.expCmdSN = serialAdd(this.expCmdSN, 1);
+      this.onScsiCommand(pdu);
+      return;
+    }
+    this.ordered(pdu.cmdSN, pdu.immediate, () => this.onScsiCommand(pdu));
+  }
+
   /** Commands are admitted up to the MaxCmdSN we last advertised. */
   private windowForAdmission(): { maxCmdSN: number } {
     return { maxCmdSN: this.advertisedMax ?? this.window().maxCmdSN };
@@ -440,12 +459,13 @@ export class Session {
       const last = offset + n >= length;
       const endOfBurst = offset + n >= burstEnd;
       const withStatus = last && status !== null;
-      const seq = this.seq(withStatus);
+      // seq() without its object: this runs for every Data-In.
+      const maxCmdSN = this.currentMaxCmdSN();
       sink.send(
         encodeDataIn({
-          statSN: seq.statSN,
-          expCmdSN: seq.expCmdSN,
-          maxCmdSN: seq.maxCmdSN,
+          statSN: withStatus ? sink.takeStatSN() : sink.peekStatSN(),
+          expCmdSN: this.expCmdSN,
+          maxCmdSN,
           overflow: residual.overflow,
           underflow: residual.underflow,
           residualCount: residual.residualCount,
@@ -476,12 +496,14 @@ export class Session {
       data = [len, resp.sense];
       dataLength = 2 + resp.sense.length;
     }
-    const seq = this.seq(true);
-    this.sink!.send(
+    const sink = this.sink!;
+    // seq(true) without its object: this runs for every command.
+    const maxCmdSN = this.currentMaxCmdSN();
+    sink.send(
       encodeScsiResponse({
-        statSN: seq.statSN,
-        expCmdSN: seq.expCmdSN,
-        maxCmdSN: seq.maxCmdSN,
+        statSN: sink.takeStatSN(),
+        expCmdSN: this.expCmdSN,
+        maxCmdSN,
         overflow: residual.overflow,
         underflow: residual.underflow,
         residualCount: residual.residualCount,

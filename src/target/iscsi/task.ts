@@ -63,7 +63,12 @@ export class Task {
   /** Next buffer offset to solicit with an R2T. */
   nextSolicitOffset = 0;
   nextR2TSN = 0;
-  readonly r2ts = new Map<number, OutstandingR2T>();
+  /** R2Ts sent and not yet answered in full, by target transfer tag. */
+  get r2ts(): Map<number, OutstandingR2T> {
+    // Made on first use: most commands (reads, writes whose data came as immediate data) never solicit.
+    return (this.r2tMap ??= new Map());
+  }
+  private r2tMap: Map<number, OutstandingR2T> | null = null;
   /** Data-In PDUs sent for the task (ExpDataSN of its SCSI Response). */
   dataInPdus = 0;
   /** Settles when the SCSI device has finished with the task. */
@@ -101,7 +106,7 @@ export class Task {
   /** Whether all the data-out the target will gather has arrived. */
   get dataComplete(): boolean {
     if (!this.isWrite || this.received >= this.edtl) return true;
-    return this.unsolicitedDone && this.received >= this.wanted && this.r2ts.size === 0;
+    return this.unsolicitedDone && this.received >= this.wanted && (this.r2tMap === null || this.r2tMap.size === 0);
   }
 
   /**

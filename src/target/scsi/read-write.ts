@@ -18,7 +18,7 @@ import { CommandResult, CommandRow, DataDirection, luCommand, ReservationClass }
 import { EMPTY, firstDifference } from './data';
 import { invalidCdbField, ScsiFailure } from './failures';
 import { ioFailure, IoDirection } from './io-errors';
-import { LockMode } from './interval-lock';
+import { LockMode, Release } from './interval-lock';
 import { BlockRange, CdbLayout, checkCapacity, checkTransferLength, checkWritable, readBlockRange, rejectProtection } from './lba';
 import type { LogicalUnit } from './logical-unit';
 import { Opcode } from './opcodes';
@@ -58,18 +58,47 @@ export function parseRead(cdb: Buffer, lu: LogicalUnit, layout: CdbLayout): Read
   return { range, fua: layout !== CdbLayout.SIX && (cdb[1]! & 0x08) !== 0 };
 }
 
-export async function executeRead(req: ReadRequest, lu: LogicalUnit): Promise<Buffer> {
+// executeRead and executeWrite are the data path: plain functions over the
+// store's promise with one reaction (unlock and build the command's result)
+// rather than async functions, and the range lock is taken without a promise
+// when it is free.
+
+/** Read under a shared range lock; the result lends the data to the transport when it came from the block layer's pool. */
+export function executeRead(req: ReadRequest, lu: LogicalUnit): Promise<CommandResult> {
   const { lba, blocks } = req.range;
-  if (blocks === 0) return EMPTY;
-  const release = lu.locks.tryAcquire(lba, lba + blocks, LockMode.SHARED) ?? (await lu.locks.acquire(lba, lba + blocks, LockMode.SHARED));
-  try {
-    return await lu.store.read(lba * lu.blockSize, blocks * lu.blockSize);
-  } catch (err) {
-    throw ioFailure(err, IoDirection.READ, lu.thin);
-  } finally {
-    release();
-  }
+  if (blocks === 0) return Promise.resolve(NO_DATA_READ);
+  const release = lu.locks.tryAcquire(lba, lba + blocks, LockMode.SHARED);
+  if (release === null) return lu.locks.acquire(lba, lba + blocks, LockMode.SHARED).then((granted) => readLocked(lu, lba, blocks, granted));
+  return readLocked(lu, lba, blocks, release);
 }
+
+function readLocked(lu: LogicalUnit, lba: number, blocks: number, release: Release): Promise<CommandResult> {
+  let io: Promise<Buffer>;
+  try {
+    io = lu.store.read(lba * lu.blockSize, blocks * lu.blockSize);
+  } catch (err) {
+    release();
+    return Promise.reject(ioFailure(err, IoDirection.READ, lu.thin));
+  }
+  return io.then(
+    (data) => {
+      release();
+      return readResult(data);
+    },
+    (err: unknown) => {
+      release();
+      throw ioFailure(err, IoDirection.READ, lu.thin);
+    },
+  );
+}
+
+/** A READ's data, lent to the transport when it came from the block layer's pool. */
+function readResult(dataIn: Buffer): CommandResult {
+  if (!isPooledReadBuffer(dataIn)) return { dataIn };
+  return { dataIn, release: () => releaseReadBuffer(dataIn) };
+}
+
+const NO_DATA_READ: CommandResult = { dataIn: EMPTY };
 
 export function parseWrite(cdb: Buffer, lu: LogicalUnit, layout: CdbLayout): WriteRequest {
   const range = mediumRange(cdb, layout);
@@ -79,19 +108,40 @@ export function parseWrite(cdb: Buffer, lu: LogicalUnit, layout: CdbLayout): Wri
   return { range, fua: layout !== CdbLayout.SIX && (cdb[1]! & 0x08) !== 0 };
 }
 
-export async function executeWrite(req: WriteRequest, lu: LogicalUnit, dataOut: readonly Buffer[]): Promise<void> {
+/** Write under an exclusive range lock, durably when FUA is set or the write cache is off (WCE=0). */
+export function executeWrite(req: WriteRequest, lu: LogicalUnit, dataOut: readonly Buffer[]): Promise<CommandResult> {
   const { lba, blocks } = req.range;
-  if (blocks === 0) return;
+  if (blocks === 0) return Promise.resolve(WRITTEN);
   const fua = req.fua || !lu.mode.writeCacheEnabled;
-  const release = lu.locks.tryAcquire(lba, lba + blocks, LockMode.EXCLUSIVE) ?? (await lu.locks.acquire(lba, lba + blocks, LockMode.EXCLUSIVE));
-  try {
-    await lu.store.writev(lba * lu.blockSize, dataOut, { fua });
-  } catch (err) {
-    throw ioFailure(err, IoDirection.WRITE, lu.thin);
-  } finally {
-    release();
+  const release = lu.locks.tryAcquire(lba, lba + blocks, LockMode.EXCLUSIVE);
+  if (release === null) {
+    return lu.locks.acquire(lba, lba + blocks, LockMode.EXCLUSIVE).then((granted) => writeLocked(lu, lba, dataOut, fua, granted));
   }
+  return writeLocked(lu, lba, dataOut, fua, release);
 }
+
+function writeLocked(lu: LogicalUnit, lba: number, dataOut: readonly Buffer[], fua: boolean, release: Release): Promise<CommandResult> {
+  let io: Promise<void>;
+  try {
+    io = lu.store.writev(lba * lu.blockSize, dataOut, { fua });
+  } catch (err) {
+    release();
+    return Promise.reject(ioFailure(err, IoDirection.WRITE, lu.thin));
+  }
+  return io.then(
+    () => {
+      release();
+      return WRITTEN;
+    },
+    (err: unknown) => {
+      release();
+      throw ioFailure(err, IoDirection.WRITE, lu.thin);
+    },
+  );
+}
+
+/** A WRITE's result: GOOD, nothing else (one shared object). */
+const WRITTEN: CommandResult = {};
 
 export function parseWriteAndVerify(cdb: Buffer, lu: LogicalUnit, layout: CdbLayout): WriteVerifyRequest {
   rejectProtection(cdb);
@@ -146,14 +196,8 @@ function readRow(name: string, opcode: number, layout: CdbLayout, usage: readonl
     reservation: ReservationClass.READ,
     usage,
     parse: (cdb, ctx) => parseRead(cdb, ctx.lu, layout),
-    execute: async (req, ctx) => readResult(await executeRead(req, ctx.lu)),
+    execute: (req, ctx) => executeRead(req, ctx.lu),
   });
-}
-
-/** A READ's data, lent to the transport when it came from the block layer's pool. */
-function readResult(dataIn: Buffer): CommandResult {
-  if (!isPooledReadBuffer(dataIn)) return { dataIn };
-  return { dataIn, release: () => releaseReadBuffer(dataIn) };
 }
 
 function writeRow(name: string, opcode: number, layout: CdbLayout, usage: readonly number[]): CommandRow {
@@ -170,10 +214,7 @@ function writeRow(name: string, opcode: number, layout: CdbLayout, usage: readon
     },
     dataOutLength: (req) => req.bytes,
     shorten: (req, bytes, ctx) => shortenToBlocks(req, bytes, ctx.lu),
-    execute: async (req, ctx, dataOut) => {
-      await executeWrite(req, ctx.lu, dataOut);
-      return {};
-    },
+    execute: (req, ctx, dataOut) => executeWrite(req, ctx.lu, dataOut),
   });
 }
 

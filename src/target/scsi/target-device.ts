@@ -30,6 +30,7 @@ import { takeBytes, totalLength } from './data';
 import { invalidCdbField, ScsiFailure, SenseKey } from './failures';
 import type { LogicalUnit } from './logical-unit';
 import { buildSense, SenseFormat, senseForFailure } from './sense';
+import { Leave, TaskOrder } from './task-order';
 import { TMF_HANDLERS, TmfResponse } from './task-management';
 import { ItNexus, ScsiCommand, ScsiResponse, ScsiStatus, TaskAttribute, TaskManagementFunction } from './types';
 import { UnitAttention, UnitAttentionCondition } from './ua';
@@ -217,7 +218,6 @@ export class ScsiTargetDevice {
     return this.movingLuns.has(lun) || this.units.get(lun)?.availability === LuAvailability.MOVING;
   }
 
-  /** Execute one command on any LUN number, present or not. Never throws. */
   /**
    * How many data-out bytes the command's CDB calls for, without running it:
    * a transport solicits no more than this, so an initiator's expected
@@ -236,61 +236,131 @@ export class ScsiTargetDevice {
     }
   }
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+  /**
+   * Execute one command on any LUN number, present or not. Never rejects.
+   *
+   * Not an async function: the checks up to the command's own work run
+   * synchronously, and a command whose task set and reservations let it start
+   * at once (the common case) costs one promise reaction on top of its own
+   * I/O, instead of an async frame per layer (see docs/performance.md).
+   */
+  execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     const lu = this.units.get(cmd.lun) ?? null;
     const format = lu ? lu.senseFormat : SenseFormat.FIXED;
     const progress: Progress = {};
+    let row: CommandRow;
+    let ctx: CommandContext;
     try {
       const found = this.commands.lookup(cmd.cdb);
-      const row = found.row;
-      if (!lu && this.movingLuns.has(cmd.lun) && busyWhileMovingWithoutLu(cmd.cdb)) return BUSY;
-      if (!lu && !row?.allowedWithoutLun) throw new ScsiFailure('lun-not-supported');
+      const maybeRow = found.row;
+      if (!lu && this.movingLuns.has(cmd.lun) && busyWhileMovingWithoutLu(cmd.cdb)) return Promise.resolve(BUSY);
+      if (!lu && !maybeRow?.allowedWithoutLun) throw new ScsiFailure('lun-not-supported');
       if (lu) {
         lu.unitAttentions.admit(cmd.nexus.key);
         lu.reservations.observe(cmd.nexus);
-        if (!row?.allowedWithPendingUa) {
+        if (!maybeRow?.allowedWithPendingUa) {
           const ua = lu.unitAttentions.take(cmd.nexus.key);
-          if (ua) return unitAttentionResponse(ua, format);
+          if (ua) return Promise.resolve(unitAttentionResponse(ua, format));
         }
       }
-      if (!row) throw found.failure;
+      if (!maybeRow) throw found.failure;
+      row = maybeRow;
       if (lu) {
         const access = checkAccess(this.alua, lu, cmd.nexus.relativeTargetPortId, cmd.cdb);
-        if (access === 'busy') return BUSY;
+        if (access === 'busy') return Promise.resolve(BUSY);
         if (access !== 'run') throw new ScsiFailure(access);
       }
       if (cmd.cdb.length < row.cdbLength) throw invalidCdbField(0, 7);
       if (cmd.taskAttribute === TaskAttribute.ACA) throw new ScsiFailure('invalid-message-error');
       checkControlByte(cmd.cdb, row.cdbLength);
-      const ctx: CommandContext = { device: this, cmd, lu };
-      if (!lu) return goodResponse(await this.run(row, ctx, progress), progress);
-      // Past the gate: a quiesce waits for this command's answer.
-      lu.inFlight.enter();
-      try {
-        const taskSet = lu.taskSet(cmd.nexus.key);
-        const leave = taskSet.tryEnter(cmd.taskAttribute) ?? (await taskSet.enter(cmd.taskAttribute));
-        try {
-          if (!lu.reservations.ready) await lu.reservations.whenReady();
-          if (lu.reservations.conflicts(cmd.nexus, row.reservation, cmd.cdb)) return RESERVATION_CONFLICT;
-          return goodResponse(await this.run(row, ctx, progress), progress);
-        } finally {
-          leave();
-        }
-      } finally {
-        lu.inFlight.leave();
-      }
+      ctx = { device: this, cmd, lu };
+      if (!lu) return this.settle(this.run(row, ctx, progress), cmd, format, progress, null);
     } catch (err) {
-      return this.failureResponse(err, cmd, format, progress);
+      return Promise.resolve(this.failureResponse(err, cmd, format, progress));
     }
+    // Past the gate: a quiesce waits for this command's answer.
+    lu.inFlight.enter();
+    const taskSet = lu.taskSet(cmd.nexus.key);
+    const leave = taskSet.tryEnter(cmd.taskAttribute);
+    if (leave === null || !lu.reservations.ready) return this.admitThenRun(row, ctx, progress, lu, taskSet, leave, format);
+    return this.runAdmitted(row, ctx, progress, lu, leave, format);
   }
 
-  private async run(row: CommandRow, ctx: CommandContext, progress: Progress): Promise<CommandResult> {
+  /** The slow start: wait for the task set (task attribute ordering) and for the reservations to be loaded. */
+  private async admitThenRun(
+    row: CommandRow,
+    ctx: CommandContext,
+    progress: Progress,
+    lu: LogicalUnit,
+    taskSet: TaskOrder,
+    entered: Leave | null,
+    format: SenseFormat,
+  ): Promise<ScsiResponse> {
+    let leave = entered;
+    try {
+      leave ??= await taskSet.enter(ctx.cmd.taskAttribute);
+      if (!lu.reservations.ready) await lu.reservations.whenReady();
+    } catch (err) {
+      leave?.();
+      lu.inFlight.leave();
+      return this.failureResponse(err, ctx.cmd, format, progress);
+    }
+    return this.runAdmitted(row, ctx, progress, lu, leave, format);
+  }
+
+  /** Run a command inside its task set; leaves the task set and the in-flight count once its response is built. */
+  private runAdmitted(row: CommandRow, ctx: CommandContext, progress: Progress, lu: LogicalUnit, leave: Leave, format: SenseFormat): Promise<ScsiResponse> {
+    let outcome: Promise<CommandResult> | CommandResult;
+    try {
+      if (lu.reservations.conflicts(ctx.cmd.nexus, row.reservation, ctx.cmd.cdb)) {
+        leave();
+        lu.inFlight.leave();
+        return Promise.resolve(RESERVATION_CONFLICT);
+      }
+      outcome = this.run(row, ctx, progress);
+    } catch (err) {
+      leave();
+      lu.inFlight.leave();
+      return Promise.resolve(this.failureResponse(err, ctx.cmd, format, progress));
+    }
+    return this.settle(outcome, ctx.cmd, format, progress, () => {
+      leave();
+      lu.inFlight.leave();
+    });
+  }
+
+  /** The response for a command's outcome; `done` runs once it is known (before the response is handed on). */
+  private settle(
+    outcome: Promise<CommandResult> | CommandResult,
+    cmd: ScsiCommand,
+    format: SenseFormat,
+    progress: Progress,
+    done: (() => void) | null,
+  ): Promise<ScsiResponse> {
+    if (!isPromise(outcome)) {
+      done?.();
+      return Promise.resolve(goodResponse(outcome, progress));
+    }
+    return outcome.then(
+      (result) => {
+        done?.();
+        return goodResponse(result, progress);
+      },
+      (err: unknown) => {
+        done?.();
+        return this.failureResponse(err, cmd, format, progress);
+      },
+    );
+  }
+
+  /** Parse, check the data-out against the CDB, execute. Throws synchronously or returns the row's (maybe pending) result. */
+  private run(row: CommandRow, ctx: CommandContext, progress: Progress): Promise<CommandResult> | CommandResult {
     let prepared: PreparedCommand = row.prepare(ctx.cmd.cdb, ctx);
-    let dataOut: readonly Buffer[] = [];
+    let dataOut: readonly Buffer[] = NO_DATA;
     if (row.direction === DataDirection.OUT) {
       const expected = prepared.dataOutLength;
       progress.dataOutExpected = expected;
-      const supplied = ctx.cmd.dataOut ?? [];
+      const supplied = ctx.cmd.dataOut ?? NO_DATA;
       const suppliedBytes = totalLength(supplied);
       if (suppliedBytes < expected) {
         // Less data than the CDB asks for: do what the data allows (whole
@@ -347,6 +417,12 @@ export class ScsiTargetDevice {
   nexusLost(nexus: ItNexus): void {
     for (const lu of this.units.values()) lu.nexusLost(nexus.key);
   }
+}
+
+const NO_DATA: readonly Buffer[] = [];
+
+function isPromise<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 const BUSY: ScsiResponse = { status: ScsiStatus.BUSY, sense: null, dataIn: null };

@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IoInline, inlineHints, queuedPreadv, queuedPwritev } from '../../../src/block/io-queue';
+import { IoInline, TransferOwner, inlineHints, ownedRead, ownedWrite, queuedPreadv, queuedPwritev } from '../../../src/block/io-queue';
 import { blockIo } from '../../../src/block/native';
 import { expectBlockIoError, pattern, scratchDir } from './helpers';
 
@@ -56,6 +56,45 @@ describe('queued transfers', () => {
     const bad = queuedPreadv(fd, [Buffer.alloc(16)], -1);
     await expect(bad).rejects.toThrow(TypeError);
     expect(await queuedPreadv(fd, [Buffer.alloc(16)], 0)).toBe(16);
+    await blockIo.close(fd);
+  });
+});
+
+describe('owned transfers', () => {
+  /** An owner that records what it is told and wraps errors so the test can see they went through it. */
+  function recorder(): TransferOwner & { settled: number; errors: unknown[] } {
+    const o = {
+      settled: 0,
+      errors: [] as unknown[],
+      transferSettled: () => void o.settled++,
+      transferError: (err: unknown) => (o.errors.push(err), new Error(`owner: ${(err as Error).message}`)),
+      shortRead: (offset: number, done: number, length: number) => new Error(`short ${offset} ${done}/${length}`),
+    };
+    return o;
+  }
+
+  it('resolve with the given value, and tell the owner of each transfer before they settle', async () => {
+    const { fd } = blockIo.openFile(tmp.file('owned.img'), { create: true, sizeBytes: 8192 });
+    const owner = recorder();
+    const data = pattern(4096, 9);
+    const wrote = ownedWrite(owner, fd, [data.subarray(0, 100), data.subarray(100)], 4096, true, IoInline.NONE);
+    await expect(wrote).resolves.toBeUndefined();
+    expect(owner.settled).toBe(1);
+    const back = Buffer.alloc(4096);
+    const token = { read: 'back' };
+    await expect(ownedRead(owner, fd, [back], 4096, IoInline.NONE, token)).resolves.toBe(token);
+    expect(back.equals(data)).toBe(true);
+    expect(owner.settled).toBe(2);
+    await blockIo.close(fd);
+  });
+
+  it("reject a failure with the owner's error and a short read with its shortRead", async () => {
+    const { fd } = blockIo.openFile(tmp.file('owned-short.img'), { create: true, sizeBytes: 4096 });
+    const owner = recorder();
+    await expect(ownedWrite(owner, 999_997, [pattern(512, 1)], 0, false, IoInline.NONE)).rejects.toThrow(/^owner: .*pwritev$/);
+    expect((owner.errors[0] as { code?: string }).code).toBe('EBADF');
+    await expect(ownedRead(owner, fd, [Buffer.alloc(1000)], 3596, IoInline.NONE, null)).rejects.toThrow('short 3596 500/1000');
+    expect(owner.settled).toBe(2);
     await blockIo.close(fd);
   });
 });

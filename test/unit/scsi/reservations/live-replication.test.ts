@@ -47,6 +47,8 @@ describe('live SCSI state replication', () => {
     const replica = new Replica();
     await a.lu.replicateLiveState(replica.port);
     await admit(a.dev, I1, I2);
+    // The unit attention pushes of admit() are not waited for by its commands: let them land first.
+    await a.lu.pushLiveState();
     replica.hold();
     let done = false;
     const reg = register(a.dev, I1, 0xa1n).then((r) => ((done = true), r));
@@ -71,6 +73,8 @@ describe('live SCSI state replication', () => {
     const replica = new Replica();
     await a.lu.replicateLiveState(replica.port);
     await admit(a.dev, I1);
+    // The unit attention pushes of admit() are not waited for by its commands: let them land first.
+    await a.lu.pushLiveState();
     replica.hold();
     let done = false;
     const r = run(a.dev, [0x16, 0, 0, 0, 0, 0], { nexus: I1 }).then((x) => ((done = true), x));
