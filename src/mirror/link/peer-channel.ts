@@ -733,29 +733,36 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
         break;
     }
     this.replay.begin(seq, conn);
-    void this.dispatch(env, frame).then((result) => {
-      let reply: Buffer[];
-      try {
-        reply = encodeFrame({ replyTo: seq, ackFloor: this.ackFloor(), ...result.reply }, result.payload, this.limits);
-      } catch (err) {
-        reply = encodeFrame({ replyTo: seq, ack: { ok: false, code: 'EIO', message: `reply not encodable: ${(err as Error).message}` } });
-      }
-      const via = this.replay.complete(seq, reply);
-      // Sent where the latest copy came from; if that connection failed, the requester sends a copy again.
-      if (via && via.isOpen && this.currentState !== ChannelState.CLOSED) via.writeFrame(reply);
-    });
+    const result = this.dispatch(env, frame);
+    if (result instanceof Promise) void result.then((r) => this.answer(seq, r));
+    else this.answer(seq, result);
+  }
+
+  /** Sends the reply to request `seq` and records it for copies of the request. */
+  private answer(seq: number, result: ReplyWithPayload): void {
+    let reply: Buffer[];
+    try {
+      reply = encodeFrame({ replyTo: seq, ackFloor: this.ackFloor(), ...result.reply }, result.payload, this.limits);
+    } catch (err) {
+      reply = encodeFrame({ replyTo: seq, ack: { ok: false, code: 'EIO', message: `reply not encodable: ${(err as Error).message}` } });
+    }
+    const via = this.replay.complete(seq, reply);
+    // Sent where the latest copy came from; if that connection failed, the requester sends a copy again.
+    if (via && via.isOpen && this.currentState !== ChannelState.CLOSED) via.writeFrame(reply);
   }
 
   private onOneWay(env: Envelope, frame: DecodedFrame): void {
-    void this.dispatch(env, frame).then((result) => {
+    void Promise.resolve(this.dispatch(env, frame)).then((result) => {
       const r = result.reply;
       if ('ack' in r && r.ack.ok === false) this.log.warn({ seq: env.seq, body: env.body, code: r.ack.code, err: r.ack.message }, 'one-way message failed');
     });
   }
 
-  /** Runs the handler of a message; always resolves with the reply to send. */
-  private async dispatch(env: Envelope, frame: DecodedFrame): Promise<ReplyWithPayload> {
-    const nack = (code: string, message: string): ReplyWithPayload => ({ reply: { ack: { ok: false, code, message } } });
+  /**
+   * Runs the handler of a message; returns (or resolves with, when the
+   * handler is asynchronous) the reply to send. Never throws or rejects.
+   */
+  private dispatch(env: Envelope, frame: DecodedFrame): ReplyWithPayload | Promise<ReplyWithPayload> {
     if (env.body === undefined || !isBodyKind(env.body)) {
       this.counters.unknownBodies++;
       return nack('ENOTSUP', `"${this.nodeId}" does not know this message type (sent by a newer release?)`);
@@ -771,21 +778,47 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     }
     const handler = this.handlers.get(kind);
     if (!handler) return nack('ENOTSUP', `"${this.nodeId}" has no handler for ${kind}`);
+    const failed = (err: unknown): ReplyWithPayload => this.handlerFailed(env.seq, kind, err);
     try {
-      const result = await handler(body, frame.payload, known as never);
-      if (result === undefined || result === null) return { reply: { ack: { ok: true } } };
-      if ('reply' in result) {
-        kindOf(result.reply);
-        return result as ReplyWithPayload;
+      const result = handler(body, frame.payload, known as never);
+      if (result instanceof Promise) {
+        return result.then((r: HandlerResult) => {
+          try {
+            return replyOf(r);
+          } catch (err) {
+            return failed(err);
+          }
+        }, failed);
       }
-      kindOf(result);
-      return { reply: result };
+      return replyOf(result);
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown };
-      const code = typeof e?.code === 'string' && ERRNO_NAME.test(e.code) ? e.code : 'EIO';
-      const message = typeof e?.message === 'string' ? e.message : String(err);
-      this.log.debug({ seq: env.seq, body: kind, code, err: message }, 'handler failed');
-      return nack(code, message);
+      return failed(err);
     }
   }
+
+  private handlerFailed(seq: number, kind: BodyKind, err: unknown): ReplyWithPayload {
+    const e = err as { code?: unknown; message?: unknown };
+    const code = typeof e?.code === 'string' && ERRNO_NAME.test(e.code) ? e.code : 'EIO';
+    const message = typeof e?.message === 'string' ? e.message : String(err);
+    this.log.debug({ seq, body: kind, code, err: message }, 'handler failed');
+    return nack(code, message);
+  }
+}
+
+/** The reply Ack{ok: true}, shared (encoding only reads it). */
+const OK_REPLY: ReplyWithPayload = Object.freeze({ reply: Object.freeze({ ack: Object.freeze({ ok: true }) }) });
+
+function nack(code: string, message: string): ReplyWithPayload {
+  return { reply: { ack: { ok: false, code, message } } };
+}
+
+/** A handler's result as the reply to send; throws when it is not one message. */
+function replyOf(result: HandlerResult): ReplyWithPayload {
+  if (result === undefined || result === null) return OK_REPLY;
+  if ('reply' in result) {
+    kindOf(result.reply);
+    return result;
+  }
+  kindOf(result);
+  return { reply: result };
 }

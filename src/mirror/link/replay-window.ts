@@ -20,6 +20,10 @@ export type ReplayCheck<R, V> =
   | { readonly state: 'done'; readonly reply: R }
   | { readonly state: 'stale' };
 
+/** The answers without data, shared (one check per received request). */
+const NEW = Object.freeze({ state: 'new' } as const);
+const STALE = Object.freeze({ state: 'stale' } as const);
+
 interface Entry<R, V> {
   done: boolean;
   reply: R | null;
@@ -47,9 +51,9 @@ export class ReplayWindow<R, V> {
   }
 
   check(seq: number): ReplayCheck<R, V> {
-    if (seq < this.floorSeq) return { state: 'stale' };
+    if (seq < this.floorSeq) return STALE;
     const e = this.entries.get(seq);
-    if (!e) return { state: 'new' };
+    if (!e) return NEW;
     return e.done ? { state: 'done', reply: e.reply as R } : { state: 'pending', via: e.via };
   }
 

@@ -21,6 +21,7 @@
  * stays failed (the stream has lost its framing) and the link must close.
  */
 import { Envelope, OutgoingEnvelope } from './messages';
+import { encodeHotEnvelope } from './hot-codec';
 import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope } from './schema';
 
 export const FRAME_PREFIX_BYTES = 8;
@@ -74,26 +75,27 @@ export function payloadLength(payload: Payload | undefined): number {
  * buffer, then the payload buffers as given (empty ones left out).
  */
 export function encodeFrame(envelope: OutgoingEnvelope, payload?: Payload, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Buffer[] {
-  const header = encodeEnvelope(envelope);
   const dataLength = payloadLength(payload);
-  if (header.length > limits.maxHeaderBytes) {
-    throw new RangeError(`envelope of ${header.length} bytes exceeds the ${limits.maxHeaderBytes}-byte header limit`);
-  }
   if (dataLength > limits.maxPayloadBytes) {
     throw new RangeError(`payload of ${dataLength} bytes exceeds the ${limits.maxPayloadBytes}-byte limit`);
   }
-  const head = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + header.length);
-  head.writeUInt32BE(FRAME_PREFIX_BYTES + header.length + dataLength, 0);
-  head.writeUInt32BE(header.length, 4);
-  header.copy(head, FRAME_PREFIX_BYTES);
-  const out: Buffer[] = [head];
-  if (payload !== undefined) {
-    if (Buffer.isBuffer(payload)) {
-      if (payload.length > 0) out.push(payload);
-    } else {
-      for (const b of payload as readonly Buffer[]) if (b.length > 0) out.push(b);
-    }
+  // Write and Ack envelopes are encoded straight after the prefix; the rest is copied there.
+  let head = encodeHotEnvelope(envelope, FRAME_PREFIX_BYTES);
+  if (head === null) {
+    const header = encodeEnvelope(envelope);
+    head = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + header.length);
+    header.copy(head, FRAME_PREFIX_BYTES);
   }
+  const headerLength = head.length - FRAME_PREFIX_BYTES;
+  if (headerLength > limits.maxHeaderBytes) {
+    throw new RangeError(`envelope of ${headerLength} bytes exceeds the ${limits.maxHeaderBytes}-byte header limit`);
+  }
+  head.writeUInt32BE(head.length + dataLength, 0);
+  head.writeUInt32BE(headerLength, 4);
+  if (payload === undefined) return [head];
+  if (Buffer.isBuffer(payload)) return payload.length > 0 ? [head, payload] : [head];
+  const out: Buffer[] = [head];
+  for (const b of payload as readonly Buffer[]) if (b.length > 0) out.push(b);
   return out;
 }
 

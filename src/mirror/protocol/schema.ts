@@ -10,6 +10,7 @@
  */
 import { IConversionOptions, Root, Type } from 'protobufjs';
 import { Envelope, OutgoingEnvelope } from './messages';
+import { decodeHotEnvelope, encodeHotEnvelope } from './hot-codec';
 import { REPLICATION_DESCRIPTOR } from './replication-descriptor';
 
 export const PROTO_PACKAGE = 'twinsan.mirror.v1';
@@ -45,14 +46,20 @@ export class EnvelopeDecodeError extends Error {
   override readonly name = 'EnvelopeDecodeError';
 }
 
-/** Protobuf bytes of an Envelope (fields left out or zero are not written). */
+/** Protobuf bytes of an Envelope (Write and Ack envelopes by hot-codec.ts, the rest by protobufjs). */
 export function encodeEnvelope(envelope: OutgoingEnvelope): Buffer {
+  const hot = encodeHotEnvelope(envelope, 0);
+  if (hot) return hot;
   const bytes = EnvelopeType.encode(envelope).finish();
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Decodes an Envelope; bytes fields of the result are views of `bytes`. */
+/** Decodes an Envelope (the plain Write and Ack forms by hot-codec.ts); bytes fields of the result are views of `bytes`. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  if (Buffer.isBuffer(bytes)) {
+    const hot = decodeHotEnvelope(bytes);
+    if (hot) return hot;
+  }
   let message;
   try {
     message = EnvelopeType.decode(bytes);

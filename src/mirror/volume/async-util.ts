@@ -50,11 +50,12 @@ export function sleep(ms: number): Promise<void> {
  */
 export class InFlight {
   private ops = 0;
-  private readonly pending = new Set<Promise<unknown>>();
+  /** Requests tracked and not settled (a count: track() runs once per replicated write). */
+  private requests = 0;
   private waiters: (() => boolean)[] = [];
 
   get idle(): boolean {
-    return this.ops === 0 && this.pending.size === 0;
+    return this.ops === 0 && this.requests === 0;
   }
 
   get operations(): number {
@@ -75,9 +76,9 @@ export class InFlight {
 
   /** Tracks `p` until it settles; returns it. */
   track<T>(p: Promise<T>): Promise<T> {
-    this.pending.add(p);
+    this.requests++;
     const forget = (): void => {
-      this.pending.delete(p);
+      this.requests--;
       this.check();
     };
     p.then(forget, forget);
@@ -133,4 +134,86 @@ export function errorCode(err: unknown): string | undefined {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An entry of a DeadlineQueue: `fire` runs at `at` unless cancelled (then null). */
+export interface Deadline {
+  readonly at: number;
+  fire: (() => void) | null;
+}
+
+/**
+ * Callbacks due a fixed delay after they were added, on one timer. With one
+ * delay for all, entries fall due in the order they were added, so a FIFO
+ * and a timer for its head do; this replaces a setTimeout and a
+ * clearTimeout per replicated write (each write waits at most
+ * degradeAfterMs for the peer). Cancelled entries leave the front at once.
+ */
+export class DeadlineQueue {
+  private items: (Deadline | undefined)[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly delayMs: number) {}
+
+  /** Entries not yet due nor cancelled, or cancelled behind a live one. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  add(fire: () => void): Deadline {
+    const d: Deadline = { at: performance.now() + this.delayMs, fire };
+    this.items.push(d);
+    if (!this.timer) this.arm(d.at);
+    return d;
+  }
+
+  cancel(d: Deadline): void {
+    d.fire = null;
+    this.dropCancelled();
+  }
+
+  private arm(at: number): void {
+    this.timer = setTimeout(() => this.expire(), Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  private expire(): void {
+    this.timer = null;
+    const now = performance.now();
+    for (;;) {
+      const d = this.items[this.head];
+      if (!d || d.at > now) break;
+      this.shift();
+      const fire = d.fire;
+      d.fire = null;
+      fire?.();
+    }
+    this.dropCancelled();
+  }
+
+  private shift(): void {
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Drops cancelled entries from the front; the timer follows the new head (none when empty). */
+  private dropCancelled(): void {
+    let d = this.items[this.head];
+    while (d && d.fire === null) {
+      this.shift();
+      d = this.items[this.head];
+    }
+    if (!d) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+    } else if (!this.timer) {
+      this.arm(d.at);
+    }
+  }
 }

@@ -106,7 +106,47 @@ export class Replica {
     this.host.checkReplicating();
   }
 
-  private async apply(offset: number, length: number, fua: boolean, io: () => Promise<void>): Promise<void> {
+  /**
+   * One replicated write, zeroes or unmap: bracketed by the activity log and
+   * counted in flight. The common case (no handshake settling, extents
+   * already hot) starts the I/O in this turn with no promise but the I/O's
+   * own; the rest waits as needed (applySlow).
+   */
+  private apply(offset: number, length: number, fua: boolean, io: () => Promise<void>): Promise<void> {
+    const host = this.host;
+    if (host.settling()) return this.applySlow(offset, length, fua, io);
+    let end: (() => void) | null = null;
+    try {
+      host.checkReplicating();
+      checkRange(host, offset, length);
+      if (!host.meta.activityLog.tryBeginWrite(offset, length)) return this.applySlow(offset, length, fua, io);
+      end = host.begin();
+      const done = end;
+      let p: Promise<void>;
+      try {
+        p = io();
+      } catch (err) {
+        host.completion.complete(offset, length, fua);
+        throw err;
+      }
+      return p.then(
+        () => {
+          host.completion.complete(offset, length, fua);
+          done();
+        },
+        (err: unknown) => {
+          host.completion.complete(offset, length, fua);
+          done();
+          throw this.ioError(err);
+        },
+      );
+    } catch (err) {
+      end?.();
+      return Promise.reject(this.ioError(err));
+    }
+  }
+
+  private async applySlow(offset: number, length: number, fua: boolean, io: () => Promise<void>): Promise<void> {
     const host = this.host;
     await this.ready();
     checkRange(host, offset, length);
@@ -120,10 +160,14 @@ export class Replica {
         host.completion.complete(offset, length, fua);
       }
     } catch (err) {
-      if (err instanceof BlockIoError || err instanceof MirrorError) throw err;
-      throw new MirrorError('EIO', `${host.volumeId}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      throw this.ioError(err);
     } finally {
       end();
     }
+  }
+
+  private ioError(err: unknown): unknown {
+    if (err instanceof BlockIoError || err instanceof MirrorError) return err;
+    return new MirrorError('EIO', `${this.host.volumeId}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }

@@ -42,6 +42,7 @@ import { IncomingMessage, checkAck } from '../link';
 import { OutgoingMessage, Payload } from '../protocol';
 import { VolumeMetadata } from '../meta';
 import { WriteCompletion } from './completion';
+import { DeadlineQueue } from './async-util';
 import { IntervalLock } from './interval-lock';
 
 /** Largest payload of one replicated Write (the frame limit is 16 MiB). */
@@ -55,6 +56,8 @@ export interface WriteHost {
   readonly lock: IntervalLock;
   readonly completion: WriteCompletion;
   readonly degradeAfterMs: number;
+  /** Deadlines of degradeAfterMs, on one timer. */
+  readonly deadlines: DeadlineQueue;
   /** Throws BlockIoError when writes through this node are not allowed now (secondary: EROFS, closed: EBADF). */
   checkWritable(): void;
   /** Throws BlockIoError when the volume is closed. */
@@ -84,17 +87,19 @@ type WriteOp =
 
 const TIMEOUT = Symbol('timeout');
 
-/** Settles with 'ok', the error, or TIMEOUT after `ms`. */
-function outcomeWithin(p: Promise<unknown>, ms: number): Promise<'ok' | typeof TIMEOUT | { error: unknown }> {
+type Outcome = 'ok' | typeof TIMEOUT | { error: unknown };
+
+/** Settles with 'ok', the error, or TIMEOUT once the queue's delay (degradeAfterMs) passed. */
+function outcomeWithin(p: Promise<unknown>, deadlines: DeadlineQueue): Promise<Outcome> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(TIMEOUT), ms);
+    const deadline = deadlines.add(() => resolve(TIMEOUT));
     p.then(
       () => {
-        clearTimeout(timer);
+        deadlines.cancel(deadline);
         resolve('ok');
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        deadlines.cancel(deadline);
         resolve({ error });
       },
     );
@@ -162,7 +167,7 @@ export class MirroredBackingStore implements BackingStore {
       const local = host.local.flush();
       const remote = host.replicating() ? host.request({ flush: { volumeId: host.volumeId } }).then(checkAck) : null;
       if (remote) {
-        const outcome = await outcomeWithin(remote, host.degradeAfterMs);
+        const outcome = await outcomeWithin(remote, host.deadlines);
         if (outcome !== 'ok') host.replicationFailed(outcome === TIMEOUT ? new Error('flush not acknowledged in time') : outcome.error);
       }
       try {
@@ -250,7 +255,7 @@ export class MirroredBackingStore implements BackingStore {
       });
     };
     if (remote) {
-      const outcome = await outcomeWithin(remote, host.degradeAfterMs);
+      const outcome = await outcomeWithin(remote, host.deadlines);
       if (outcome !== 'ok') {
         host.replicationFailed(outcome === TIMEOUT ? new Error(`write not acknowledged by the peer within ${host.degradeAfterMs} ms`) : outcome.error);
         await markAlone();
@@ -258,16 +263,14 @@ export class MirroredBackingStore implements BackingStore {
     } else if (op.length > 0) {
       await markAlone();
     }
-    const localResult = await local.then(
-      () => null,
-      (err: unknown) => ({ err }),
-    );
-    if (localResult) {
+    try {
+      await local;
+    } catch (err) {
       // The peer may hold data we do not: the range differs, whatever it holds.
       // Mark it, and leave the in-sync state so the next handshake resyncs it.
       if (!marked) await host.meta.bitmap.mark(op.offset, op.length).catch(() => undefined);
-      if (replicate) host.replicationFailed(localResult.err);
-      throw asIoError(localResult.err, `${this.description}: local write`);
+      if (replicate) host.replicationFailed(err);
+      throw asIoError(err, `${this.description}: local write`);
     }
     if (markError !== null) throw asIoError(markError, `${this.description}: dirty bitmap`);
     host.noteWriteLatency(performance.now() - started);
@@ -288,25 +291,31 @@ export class MirroredBackingStore implements BackingStore {
   private replicate(op: WriteOp): Promise<void> {
     const { host } = this;
     const volumeId = host.volumeId;
-    const send = (message: OutgoingMessage, payload?: Payload): Promise<void> =>
-      host.request(message, payload).then((reply) => void checkAck(reply));
     switch (op.kind) {
       case 'zeroes':
-        return send({ writeZeroes: { volumeId, offset: op.offset, length: op.length, unmap: false } });
+        return host.request({ writeZeroes: { volumeId, offset: op.offset, length: op.length, unmap: false } }).then(acked);
       case 'discard':
-        return send({ unmap: { volumeId, offset: op.offset, length: op.length } });
+        return host.request({ unmap: { volumeId, offset: op.offset, length: op.length } }).then(acked);
       case 'write': {
+        if (op.length <= MAX_REPLICATED_BYTES) {
+          return host.request({ write: { volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers).then(acked);
+        }
         const pieces = splitPayload(op.buffers, MAX_REPLICATED_BYTES);
         let at = op.offset;
         const sends = pieces.map((piece) => {
           const offset = at;
           at += piece.length;
-          return send({ write: { volumeId, offset, length: piece.length, fua: op.fua } }, piece.buffers);
+          return host.request({ write: { volumeId, offset, length: piece.length, fua: op.fua } }, piece.buffers).then(acked);
         });
         return Promise.all(sends).then(() => undefined);
       }
     }
   }
+}
+
+/** Resolves when the reply is Ack{ok: true}, rejects with the peer's error otherwise. */
+function acked(reply: IncomingMessage): void {
+  checkAck(reply);
 }
 
 /** Splits gathered buffers into pieces of at most `max` bytes, slicing (not copying) where needed. */
