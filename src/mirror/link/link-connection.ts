@@ -4,9 +4,11 @@
  * answers heartbeats itself, measures the round-trip time and declares the
  * connection dead after `deadMs` without a byte from the peer.
  *
- * Writes are batched: the first frame written in a tick corks the socket and
- * a nextTick uncorks it, so the frames of one tick leave in one writev;
- * payload buffers go to the socket as they are (no copy).
+ * Writes are batched: the frames written in one tick are collected and
+ * handed to the socket at the end of the tick, so they leave in one system
+ * call. Buffers up to COPY_MAX_BYTES (frame heads, acks, 4 KiB payloads) are
+ * copied together into one buffer: a socket write() costs more per buffer
+ * than copying a few KiB does. Larger payload buffers go as they are.
  *
  * States: handshake -> open -> closed, handshake -> closed, or
  * open -> draining -> closed. 'close' is emitted once, with the reason
@@ -55,6 +57,11 @@ export type LinkConnectionEvents = {
   close: [reason: Error | null];
 };
 
+/** Buffers up to this size are copied into the tick's combined buffer; larger ones are written as they are. */
+const COPY_MAX_BYTES = 16 * 1024;
+/** Largest combined buffer. */
+const COMBINED_MAX_BYTES = 256 * 1024;
+
 /** Time allowed to flush a refusal, or our output after the peer's FIN, before the socket is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
 
@@ -85,9 +92,10 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
   private readonly handshake: DialerHandshake | AcceptorHandshake;
   private readonly timers: LinkTimers;
   private readonly limits: FrameLimits;
-  private corked = false;
-  /** Bytes written since this tick corked the socket (they leave together at the uncork). */
-  private tickBytes = 0;
+  /** The buffers of the frames written this tick, handed to the socket at its end (flushTick). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly flushTick = (): void => this.flushPending();
   private handshakeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
@@ -139,12 +147,12 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
 
   /** Bytes written and not yet handed to the kernel. */
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   /** Of queuedBytes, those left from earlier ticks: output the kernel has not taken yet. */
   get backlogBytes(): number {
-    return Math.max(0, this.socket.writableLength - this.tickBytes);
+    return this.socket.writableLength;
   }
 
   get remoteAddress(): string | null {
@@ -152,25 +160,47 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     return a ? `${a}:${this.socket.remotePort}` : null;
   }
 
-  /** Writes one frame's buffers (from encodeFrame). Ignored once closed. */
+  /** Writes one frame's buffers (from encodeFrame) at the end of this tick. Ignored once closed. */
   writeFrame(buffers: readonly Buffer[]): void {
     if (this.state === 'closed' || this.state === 'draining' || this.socket.destroyed || !this.socket.writable) return;
-    const s = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.tickBytes = 0;
-        s.uncork();
-      });
-    }
+    if (this.pending.length === 0) process.nextTick(this.flushTick);
     for (const b of buffers) {
-      s.write(b);
+      this.pending.push(b);
+      this.pendingBytes += b.length;
       this.bytesSent += b.length;
-      this.tickBytes += b.length;
     }
     this.framesSent++;
+  }
+
+  /** Hands the tick's buffers to the socket: small ones copied together, large ones as they are, in order, corked. */
+  private flushPending(): void {
+    const bufs = this.pending;
+    if (bufs.length === 0) return;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const s = this.socket;
+    if (s.destroyed || !s.writable) return;
+    if (bufs.length === 1) {
+      s.write(bufs[0]!);
+      return;
+    }
+    s.cork();
+    let i = 0;
+    while (i < bufs.length) {
+      // A run of small buffers becomes one; a large one goes alone.
+      let j = i;
+      let bytes = 0;
+      while (j < bufs.length && bufs[j]!.length <= COPY_MAX_BYTES && bytes + bufs[j]!.length <= COMBINED_MAX_BYTES) bytes += bufs[j++]!.length;
+      if (j - i > 1) {
+        const combined = Buffer.allocUnsafe(bytes);
+        let at = 0;
+        for (; i < j; i++) at += bufs[i]!.copy(combined, at);
+        s.write(combined);
+      } else {
+        s.write(bufs[i++]!);
+      }
+    }
+    s.uncork();
   }
 
   /** Closes at once (destroys the socket); `reason` is what 'close' reports. */
@@ -193,6 +223,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
     if (this.closeReason === null) this.closeReason = reason;
     this.state = 'draining';
     this.clearTimer('heartbeat');
+    this.flushPending();
     this.socket.end();
     this.lingerTimer = setTimeout(() => this.socket.destroy(), this.timers.deadMs);
   }
@@ -283,6 +314,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
   private endAfterFlush(reason: Error): void {
     if (this.closeReason === null) this.closeReason = reason;
     this.enterClosed();
+    this.flushPending();
     this.socket.end();
     this.lingerTimer = setTimeout(() => this.socket.destroy(), REFUSAL_LINGER_MS);
   }
@@ -297,6 +329,7 @@ export class LinkConnection extends EventEmitter<LinkConnectionEvents> {
       return;
     }
     this.enterClosed();
+    this.flushPending();
     this.socket.end();
     if (!this.lingerTimer) this.lingerTimer = setTimeout(() => this.socket.destroy(), REFUSAL_LINGER_MS);
   }

@@ -86,6 +86,8 @@ type WriteOp =
   | { readonly kind: 'discard'; readonly offset: number; readonly length: number };
 
 const TIMEOUT = Symbol('timeout');
+/** Not replicated (not replicating now): the range is marked dirty instead. */
+const ALONE = Symbol('alone');
 
 type Outcome = 'ok' | typeof TIMEOUT | { error: unknown };
 
@@ -199,11 +201,56 @@ export class MirroredBackingStore implements BackingStore {
     }
   }
 
-  private async execute(op: WriteOp): Promise<void> {
+  private execute(op: WriteOp): Promise<void> {
     const host = this.host;
     const started = performance.now();
-    host.checkWritable();
-    this.checkRange(op);
+    try {
+      host.checkWritable();
+      this.checkRange(op);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.tryFast(op, started) ?? this.executeWaiting(op, started);
+  }
+
+  /**
+   * Steps 1 and 2 without waiting, the common case: no gate, the range free,
+   * its extents hot. Null (nothing taken) when any of them would wait.
+   */
+  private tryFast(op: WriteOp, started: number): Promise<void> | null {
+    const host = this.host;
+    if (host.gate() !== null) return null;
+    const unlock = host.lock.tryAcquire(op.offset, op.length);
+    if (!unlock) return null;
+    let hot: boolean;
+    try {
+      hot = host.meta.activityLog.tryBeginWrite(op.offset, op.length);
+    } catch {
+      hot = false;
+    }
+    if (!hot) {
+      unlock();
+      return null;
+    }
+    const end = host.begin();
+    const release = (): void => {
+      unlock();
+      end();
+    };
+    let p: Promise<void>;
+    try {
+      p = this.issue(op, started);
+    } catch (err) {
+      release();
+      return Promise.reject(err);
+    }
+    p.then(release, release);
+    return p;
+  }
+
+  /** Steps 1 and 2, waiting for the gate, the range and the extents as needed. */
+  private async executeWaiting(op: WriteOp, started: number): Promise<void> {
+    const host = this.host;
     const gate = host.gate();
     if (gate) await gate;
     host.checkWritable();
@@ -211,7 +258,13 @@ export class MirroredBackingStore implements BackingStore {
     try {
       const unlock = host.lock.tryAcquire(op.offset, op.length) ?? (await host.lock.acquire(op.offset, op.length));
       try {
-        await this.locked(op, started);
+        const al = host.meta.activityLog;
+        try {
+          if (!al.tryBeginWrite(op.offset, op.length)) await al.beginWrite(op.offset, op.length);
+        } catch (err) {
+          throw asIoError(err, `${this.description}: activity log`);
+        }
+        await this.issue(op, started);
       } finally {
         unlock();
       }
@@ -220,16 +273,13 @@ export class MirroredBackingStore implements BackingStore {
     }
   }
 
-  /** Steps 2 to 5 of the header, holding the range; `started` is when the caller issued the write. */
-  private async locked(op: WriteOp, started: number): Promise<void> {
+  /**
+   * Steps 3 to 5 of the header, holding the range with its extents hot;
+   * `started` is when the caller issued the write. Both sides answering in
+   * time and well is settled here; everything else in conclude().
+   */
+  private issue(op: WriteOp, started: number): Promise<void> {
     const host = this.host;
-    const al = host.meta.activityLog;
-    try {
-      // Extents already hot (nearly every write): no promise to wait for.
-      if (!al.tryBeginWrite(op.offset, op.length)) await al.beginWrite(op.offset, op.length);
-    } catch (err) {
-      throw asIoError(err, `${this.description}: activity log`);
-    }
     const replicate = op.length > 0 && host.replicating();
     const local = this.applyLocal(op);
     const remote = replicate ? this.replicate(op) : null;
@@ -244,8 +294,24 @@ export class MirroredBackingStore implements BackingStore {
       }
     };
     local.then(settledOne, settledOne);
-    remote?.then(settledOne, settledOne);
+    if (!remote) return this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
+    remote.then(settledOne, settledOne);
+    return outcomeWithin(remote, host.deadlines).then((outcome) =>
+      outcome === 'ok'
+        ? local.then(
+            () => host.noteWriteLatency(performance.now() - started),
+            () => this.conclude(op, started, local, true, outcome),
+          )
+        : this.conclude(op, started, local, true, outcome),
+    );
+  }
 
+  /**
+   * The rest of step 4 when the peer did not take the write, or it was not
+   * sent (ALONE), or the local write failed.
+   */
+  private async conclude(op: WriteOp, started: number, local: Promise<void>, replicate: boolean, outcome: Outcome | typeof ALONE): Promise<void> {
+    const host = this.host;
     let markError: unknown = null;
     let marked = false;
     const markAlone = async (): Promise<void> => {
@@ -254,13 +320,10 @@ export class MirroredBackingStore implements BackingStore {
         markError = err;
       });
     };
-    if (remote) {
-      const outcome = await outcomeWithin(remote, host.deadlines);
-      if (outcome !== 'ok') {
-        host.replicationFailed(outcome === TIMEOUT ? new Error(`write not acknowledged by the peer within ${host.degradeAfterMs} ms`) : outcome.error);
-        await markAlone();
-      }
-    } else if (op.length > 0) {
+    if (outcome === ALONE) {
+      await markAlone();
+    } else if (outcome !== 'ok') {
+      host.replicationFailed(outcome === TIMEOUT ? new Error(`write not acknowledged by the peer within ${host.degradeAfterMs} ms`) : outcome.error);
       await markAlone();
     }
     try {

@@ -58,14 +58,18 @@ export class IoMetrics {
     const io = this.volumes.get(volume) ?? new VolumeIo();
     this.volumes.set(volume, io);
     const execute = device.execute.bind(device);
-    const metered = async (cmd: Parameters<ScsiDevicePort['execute']>[0]): ReturnType<ScsiDevicePort['execute']> => {
+    // Not async: one promise reaction per media command, not an async frame.
+    const metered = (cmd: Parameters<ScsiDevicePort['execute']>[0]): ReturnType<ScsiDevicePort['execute']> => {
       const kind = MEDIA_OPCODES.get(cmd.cdb[0] ?? -1);
       if (!kind) return execute(cmd);
       const started = performance.now();
-      const res = await execute(cmd);
-      const bytes = kind === 'read' ? (res.dataIn?.length ?? 0) : (cmd.dataOut ?? []).reduce((n, b) => n + b.length, 0);
-      io.note(kind, bytes, (performance.now() - started) / 1000);
-      return res;
+      return execute(cmd).then((res) => {
+        let bytes = 0;
+        if (kind === 'read') bytes = res.dataIn?.length ?? 0;
+        else for (const b of cmd.dataOut ?? []) bytes += b.length;
+        io.note(kind, bytes, (performance.now() - started) / 1000);
+        return res;
+      });
     };
     // Everything but execute() goes to the device itself (its methods keep their `this`).
     return new Proxy(device, {

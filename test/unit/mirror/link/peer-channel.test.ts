@@ -87,6 +87,25 @@ describe('PeerChannel over two loopback links', () => {
     expect(a.stats()).toMatchObject({ inFlight: 0, queued: 0, awaitingResend: 0, state: 'up', negotiatedVersion: PROTOCOL_VERSION.MAX });
   });
 
+  it('delivers the frames of one tick intact and in order whatever their sizes (copied together when small, as they are when large)', async () => {
+    const { a, b } = await channelPair();
+    track(a);
+    track(b);
+    // Sizes around the 16 KiB copy limit, and enough small ones to pass the 256 KiB combined cap.
+    const sizes = [512, 4096, 16 * 1024, 16 * 1024 + 1, 4096, 1 << 20, 8, ...Array.from({ length: 80 }, () => 4096), 300 * 1024, 4096];
+    const seen = new Map<number, number>();
+    b.handle('write', (w: Complete<Write>, payload) => {
+      const id = w.offset / 4096;
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+      expectPayloadOf(id, payload, sizes[id]!);
+      return { ack: { ok: true, message: `applied ${id}` } };
+    });
+    // All issued in one tick.
+    const replies = await Promise.all(sizes.map((size, i) => writeRequest(a, i, size)));
+    for (const [i, r] of replies.entries()) expect(r.envelope.body === 'ack' && r.envelope.ack.message).toBe(`applied ${i}`);
+    expectExactlyOnce(seen, sizes.length);
+  });
+
   it('keeps the connection dialled by the lower node id on every link', async () => {
     const { a, b } = await channelPair();
     track(a);
