@@ -49,7 +49,7 @@ import { VolumeMetadata } from '../meta';
 import { Complete, GenerationUpdate, OutgoingMessage, Payload, ResyncRequest, ScsiState, VerifyRequest, VolumeHello } from '../protocol';
 import { MirrorError } from '../errors';
 import { MirrorTunables } from '../tunables';
-import { DeadlineQueue, Deferred, InFlight, SerialQueue, beforeDeadline, deferred, errorCode, errorMessage, sleep } from './async-util';
+import { Deferred, InFlight, SerialQueue, beforeDeadline, deferred, errorCode, errorMessage, sleep } from './async-util';
 import { WriteCompletion } from './completion';
 import { HelloState, VolumeDecision, decideVolume, decodeHello, encodeHello, fromWireGenerations, toWireGenerations } from './handshake';
 import { IntervalLock } from './interval-lock';
@@ -160,7 +160,6 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
   private readonly inflight = new InFlight();
   private readonly control = new SerialQueue();
   private readonly completion: WriteCompletion;
-  private readonly deadlines: DeadlineQueue;
   private readonly replica: Replica;
   private gateOpen: Deferred | null = null;
   private helloInFlight = false;
@@ -194,7 +193,6 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       this.log.error({ err: errorMessage(err) }, 'backing store flush failed: the volume takes no more writes');
       this.emitStatus();
     });
-    this.deadlines = new DeadlineQueue(this.t.degradeAfterMs);
     this.store = new MirroredBackingStore({
       volumeId: this.volumeId,
       local,
@@ -202,7 +200,6 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       lock: this.lock,
       completion: this.completion,
       degradeAfterMs: this.t.degradeAfterMs,
-      deadlines: this.deadlines,
       checkWritable: () => this.checkWritable(),
       checkOpen: () => this.checkOpen(),
       gate: () => this.gateOpen?.promise ?? null,

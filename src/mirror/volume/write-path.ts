@@ -56,8 +56,6 @@ export interface WriteHost {
   readonly lock: IntervalLock;
   readonly completion: WriteCompletion;
   readonly degradeAfterMs: number;
-  /** Deadlines of degradeAfterMs, on one timer. */
-  readonly deadlines: DeadlineQueue;
   /** Throws BlockIoError when writes through this node are not allowed now (secondary: EROFS, closed: EBADF). */
   checkWritable(): void;
   /** Throws BlockIoError when the volume is closed. */
@@ -115,9 +113,12 @@ function asIoError(err: unknown, what: string): unknown {
 
 export class MirroredBackingStore implements BackingStore {
   readonly description: string;
+  /** The degradeAfterMs deadline of each write and flush sent to the peer, on one timer. */
+  private readonly deadlines: DeadlineQueue;
 
   constructor(private readonly host: WriteHost) {
     this.description = `mirror:${host.volumeId}(${host.local.description})`;
+    this.deadlines = new DeadlineQueue(host.degradeAfterMs);
   }
 
   get sizeBytes(): number {
@@ -169,7 +170,7 @@ export class MirroredBackingStore implements BackingStore {
       const local = host.local.flush();
       const remote = host.replicating() ? host.request({ flush: { volumeId: host.volumeId } }).then(checkAck) : null;
       if (remote) {
-        const outcome = await outcomeWithin(remote, host.deadlines);
+        const outcome = await outcomeWithin(remote, this.deadlines);
         if (outcome !== 'ok') host.replicationFailed(outcome === TIMEOUT ? new Error('flush not acknowledged in time') : outcome.error);
       }
       try {
@@ -296,7 +297,7 @@ export class MirroredBackingStore implements BackingStore {
     local.then(settledOne, settledOne);
     if (!remote) return this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
     remote.then(settledOne, settledOne);
-    return outcomeWithin(remote, host.deadlines).then((outcome) =>
+    return outcomeWithin(remote, this.deadlines).then((outcome) =>
       outcome === 'ok'
         ? local.then(
             () => host.noteWriteLatency(performance.now() - started),
