@@ -290,6 +290,24 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
     return this.volumes.get(volumeId);
   }
 
+  /**
+   * The caller knows the peer is gone (the node's liveness, from evidence the
+   * channel does not have: the peer's front-end heartbeat silent too, or its
+   * guard's notice that the process died). With no link up, every volume
+   * leaves its session now, as it would after degradeAfterMs without a link:
+   * a primary writes alone sooner, and a secondary may be promoted without
+   * waiting for the peer's last hello to go stale. Returns whether it acted
+   * (false while a link is up: the channel knows better).
+   */
+  peerGone(reason: string): boolean {
+    if (this.channel.state === ChannelState.UP || this.channel.state === ChannelState.CLOSED) return false;
+    if (this.suspendTimer) clearTimeout(this.suspendTimer);
+    this.suspendTimer = null;
+    this.log.warn({ reason }, 'peer gone: volumes leave their sessions now');
+    for (const v of this.volumes.values()) v.peerLost(reason);
+    return true;
+  }
+
   /** Closes every volume (flushed, metadata clean when nothing was in flight), then the channel. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.closeOnce();

@@ -366,6 +366,11 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       if (CONNECTED.includes(this.state) && this.peerHello?.role === 'primary') await this.rehandshake();
       const connected = CONNECTED.includes(this.state);
       if (connected && this.peerHello?.role === 'primary') throw new MirrorError('EDUALPRIMARY', `${this.volumeId}: the peer is primary; demote it first`);
+      // Replicated writes the peer sent before it went may still be on their way to the disk: they
+      // land before this replica takes writes of its own, or an old write could overtake a new one.
+      if (!connected && !(await this.inflight.whenIdle(Date.now() + this.t.degradeAfterMs, true))) {
+        throw new MirrorError('EAGAIN', `${this.volumeId}: replicated writes from the peer are still in flight; not promoted yet`);
+      }
       const next = onPromote(g, connected);
       if (next !== g) {
         await this.meta.setGenerations(next);

@@ -160,6 +160,32 @@ describe('crashes', () => {
   });
 });
 
+describe('peer gone (the node layer knows the peer died)', () => {
+  it('a secondary whose links all dropped is refused promotion while the peer may be primary; after peerGone it promotes at once and writes alone', async () => {
+    // degradeAfterMs and unavailableAfterMs far beyond the test: only peerGone can end the session.
+    pair = await nodePair({ tunables: { degradeAfterMs: 60_000, unavailableAfterMs: 60_000, deadMs: 60_000 } });
+    const { pri, sec, secPath } = await connectedVolume(pair);
+    await randomWrites(pri, 20, 11);
+    expect(pair.b.peerGone('links are up')).toBe(false);
+    expect(sec.status().replication).toBe('in-sync');
+
+    pair.partition();
+    await waitFor(() => pair!.b.peerState === 'down', 5_000, 'b sees no link');
+    await expect(sec.promote()).rejects.toMatchObject({ code: 'EDUALPRIMARY' });
+    expect(sec.role).toBe('secondary');
+
+    const before = sec.status().generations.current;
+    expect(pair.b.peerGone('the peer died (test)')).toBe(true);
+    await sec.promote();
+    expect(sec.role).toBe('primary');
+    // Promoted alone: a new generation, so the old primary's copy is recognised as behind when it returns.
+    expect(sec.status().generations.current).not.toEqual(before);
+    await sec.store.writev(2 * MiB, [pattern(77, 64 * KiB)]);
+    expect(sec.status().replication).toBe('degraded');
+    expect(fileBytes(secPath).subarray(2 * MiB, 2 * MiB + 64 * KiB).equals(pattern(77, 64 * KiB))).toBe(true);
+  });
+});
+
 describe('split brain', () => {
   it('is detected when both sides wrote while apart, overwrites nothing, and is resolved manually by discarding the victim', async () => {
     pair = await nodePair();
