@@ -1,5 +1,6 @@
 // interfaceInfo(ifname) and packetSend(ifname, frame): the link layer of the
-// alias-IP announcer (gratuitous ARP, unsolicited neighbour advertisements).
+// alias-IP announcer (gratuitous ARP, unsolicited neighbour advertisements);
+// tapOpen(ifname): the process-bound device an alias's local route goes through.
 //
 // Both run synchronously on the main thread. interfaceInfo is three ioctls;
 // packetSend is one socket(2), one non-blocking sendto(2) of a frame of at
@@ -107,11 +108,27 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
+// tapOpen(ifname) -> fd: a TAP device that lives as long as this process
+// holds the descriptor (packet_socket.h OpenTap). The caller closes it.
+Napi::Value TapOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname;
+  if (!ArgInterfaceName(info, 0, &ifname)) return env.Undefined();
+  int fd = -1;
+  packet::Status status = packet::OpenTap(ifname, &fd);
+  if (status.err != 0) {
+    PacketError(env, status, ifname).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace
 
 void RegisterPacketOps(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceInfo", Napi::Function::New(env, InterfaceInfo, "interfaceInfo"));
   exports.Set("packetSend", Napi::Function::New(env, PacketSend, "packetSend"));
+  exports.Set("tapOpen", Napi::Function::New(env, TapOpen, "tapOpen"));
 }
 
 }  // namespace twinsan

@@ -1,9 +1,12 @@
 #include "packet_socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +31,11 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -39,6 +47,9 @@ void FillName(const std::string& name, ifreq* request) {
 }
 
 Status Fail(const char* op) { return Status{errno, op}; }
+
+// The highest descriptor OpenTap asks for (a larger fd table costs memory).
+constexpr int kHighFdCeiling = 65536;
 
 }  // namespace
 
@@ -98,6 +109,33 @@ Status SendFrame(const std::string& name, const uint8_t* frame, size_t length, s
   *sent = static_cast<size_t>(n);
   // A packet socket sends a frame whole or not at all.
   if (*sent != length) return Status{EMSGSIZE, "sendto"};
+  return Status{};
+}
+
+Status OpenTap(const std::string& name, int* fd) {
+  Fd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (tun.get() < 0) return Fail("open");
+  ifreq req;
+  FillName(name, &req);
+  req.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (::ioctl(tun.get(), TUNSETIFF, &req) < 0) return Fail("ioctl(TUNSETIFF)");
+  // At exit the kernel releases a process's files last descriptor first: the
+  // highest free one lets the device (and the local routes through it) go
+  // before any connection's FIN tells an initiator to reconnect.
+  rlimit limit;
+  int want = kHighFdCeiling;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < static_cast<rlim_t>(want)) {
+    want = static_cast<int>(limit.rlim_cur);
+  }
+  for (int target = want - 1; target > tun.get(); target -= 64) {
+    int high = ::fcntl(tun.get(), F_DUPFD_CLOEXEC, target);
+    if (high >= 0) {
+      *fd = high;
+      return Status{};  // tun's destructor closes the low descriptor; the device stays with `high`
+    }
+    if (errno != EMFILE && errno != EINVAL) return Fail("fcntl(F_DUPFD_CLOEXEC)");
+  }
+  *fd = tun.release();
   return Status{};
 }
 

@@ -39,5 +39,12 @@ Status QueryInterface(const std::string& name, InterfaceInfo* out);
 // blocks: a full transmit queue is EAGAIN/ENOBUFS. Needs CAP_NET_RAW.
 Status SendFrame(const std::string& name, const uint8_t* frame, size_t length, size_t* sent);
 
+// Creates the TAP device `name` bound to this process: /dev/net/tun opened
+// O_CLOEXEC (no child keeps it) and TUNSETIFF without TUNSETPERSIST, so the
+// kernel deletes the device, and every route through it, when the returned
+// descriptor closes, at the latest when the process dies, SIGKILL included.
+// Nothing is ever read from it. Needs CAP_NET_ADMIN.
+Status OpenTap(const std::string& name, int* fd);
+
 }  // namespace packet
 }  // namespace twinsan

@@ -15,6 +15,7 @@ export const ALIAS_IP_ERROR_CODES = {
   ENOTETHER: 'the interface is not an Ethernet-like link, so ARP and neighbour discovery frames cannot be sent on it',
   ECOMMAND: 'an ip(8) command failed or printed output that could not be parsed (the message quotes its stderr)',
   ELINK: 'the link layer failed: interface lookup or frame send (the system errno is in sysCode)',
+  EANCHOR: 'the process-bound anchor device for local routes could not be created or brought up (anchor.ts)',
 } as const;
 
 export type AliasIpErrorCode = keyof typeof ALIAS_IP_ERROR_CODES;

@@ -30,20 +30,49 @@ export interface GuardOutcome {
 }
 
 /**
+ * More duties on the same pipe (the node's guard in src/resource-groups adds
+ * its leases): lines whose op is in `ops` go to `take`, which throws to
+ * refuse one. The alias ops stay the guard's own.
+ */
+export interface GuardExtension {
+  readonly ops: ReadonlySet<string>;
+  take(line: string): void;
+}
+
+/** The op of a line, when it is a JSON object with a string op (else undefined: the alias parser says what is wrong). */
+function opOf(line: string): string | undefined {
+  try {
+    const raw: unknown = JSON.parse(line);
+    return raw !== null && typeof raw === 'object' && typeof (raw as { op?: unknown }).op === 'string' ? (raw as { op: string }).op : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Reads messages from `input` until it ends, then deletes what the node
  * still held unless it released. Bad lines are logged and skipped (the node
  * is the only writer; a bad line must not cost the other addresses).
  */
-export async function runGuard(input: Readable, backend: Pick<AddressBackend, 'remove'>, log: GuardLogger, interfaces: readonly string[] = []): Promise<GuardOutcome> {
+export async function runGuard(
+  input: Readable,
+  backend: Pick<AddressBackend, 'remove'>,
+  log: GuardLogger,
+  interfaces: readonly string[] = [],
+  extension?: GuardExtension,
+): Promise<GuardOutcome> {
   const state = new GuardState(interfaces);
   let pending = '';
   const take = (line: string): void => {
     if (line.trim() === '') return;
     try {
-      const message = parseGuardMessage(line);
-      state.apply(message);
+      const op = extension && Buffer.byteLength(line) <= GUARD_MAX_LINE_BYTES ? opOf(line) : undefined;
+      if (op !== undefined && extension!.ops.has(op)) {
+        if (state.phase === 'released') throw new Error(`guard message ${op} after release`);
+        extension!.take(line);
+      } else state.apply(parseGuardMessage(line));
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'alias guard: message refused');
+      log.warn({ err: (err as Error).message }, 'guard: message refused');
     }
   };
   input.setEncoding('utf8');
@@ -148,10 +177,15 @@ export class AliasGuard implements AliasGuardPort {
   }
 
   private send(message: GuardMessage): Promise<void> {
+    return this.sendLine(encodeGuardMessage(message));
+  }
+
+  /** One line (with its newline) to the guard: a GuardExtension's message. Resolves once it is in the pipe. */
+  protected sendLine(line: string): Promise<void> {
     const stdin = this.child.stdin;
     if (!this.alive || this.released || !stdin || stdin.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
-      stdin.write(encodeGuardMessage(message), (err) => {
+      stdin.write(line, (err) => {
         if (err) this.lost(`alias guard pipe: ${err.message}`);
         resolve();
       });

@@ -151,7 +151,7 @@ export function errnoFromIpStderr(stderr: string): string | undefined {
   return table.find(([pattern]) => pattern.test(stderr))?.[1];
 }
 
-function spawnIp(command: string, timeoutMs: number): IpRunner {
+export function spawnIp(command: string, timeoutMs: number): IpRunner {
   return (args) =>
     new Promise<string>((resolve, reject) => {
       execFile(command, [...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {

@@ -27,6 +27,7 @@
 import { Alias, AliasSpec, describeSpec, formatAddress, isValidInterfaceName, parseAlias } from './address';
 import { AnnounceConfig, AnnounceResult, Announcer, AnnouncerLogger, DEFAULT_ANNOUNCE_CONFIG, resolveAnnounceConfig } from './announcer';
 import { AliasIpError } from './errors';
+import { LocalAnchorPort } from './anchor';
 import { AliasGuardPort } from './guard';
 import { AddressBackend, ConfiguredAddress, InterfaceState, IpRoute2 } from './iproute';
 import { LinkLayer, nativeLinkLayer } from './link';
@@ -59,6 +60,13 @@ export interface AliasIpManagerOptions {
    * it can delete them if this process dies; see guard.ts. Default none.
    */
   readonly guard?: AliasGuardPort;
+  /**
+   * Routes each IPv4 alias's local delivery through a device that dies with
+   * this process (anchor.ts), so a killed node stops answering for its
+   * addresses at once. Default none. A failing anchor is logged and the
+   * address served without it.
+   */
+  readonly anchor?: LocalAnchorPort;
 }
 
 export interface ChangeResult {
@@ -89,6 +97,8 @@ export class AliasIpManager {
   private readonly adoptExisting: boolean;
   private readonly owned = new Map<string, Alias>();
   private readonly guard: AliasGuardPort | undefined;
+  private readonly anchorPort: LocalAnchorPort | undefined;
+  private anchorWarned = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: AliasIpManagerOptions) {
@@ -105,6 +115,7 @@ export class AliasIpManager {
     this.dadTimeoutMs = options.dadTimeoutMs ?? 5000;
     this.adoptExisting = options.adoptExisting ?? true;
     this.guard = options.guard;
+    this.anchorPort = options.anchor;
     for (const name of this.allowed) void this.guard?.allow(name);
     this.announcer = new Announcer({
       link: options.link ?? nativeLinkLayer,
@@ -137,6 +148,7 @@ export class AliasIpManager {
       const found = this.assertAddable(alias, await this.locate(alias));
       if (found) {
         if (this.adoptExisting) await this.own(alias);
+        if (this.owned.has(alias.key)) await this.anchor(alias);
         if (found.tentative && this.ipv6Dad) await this.awaitDad(alias, false);
         return { changed: false };
       }
@@ -153,9 +165,11 @@ export class AliasIpManager {
         }
         if (this.adoptExisting) await this.own(alias);
         else if (!wasOwned) await this.guard?.drop(alias);
+        if (this.owned.has(alias.key)) await this.anchor(alias);
         return { changed: false };
       }
       this.owned.set(alias.key, alias);
+      await this.anchor(alias);
       this.logger.info({ address: alias.address, prefix: alias.prefix, interface: alias.interface }, 'alias address added');
       if (alias.family === 6 && this.ipv6Dad) await this.awaitDad(alias, true);
       return { changed: true };
@@ -229,11 +243,14 @@ export class AliasIpManager {
 
   /**
    * Clean shutdown, after removeAll(): tells the guard to remove nothing and
-   * exit. An address removeAll() could not delete stays (the guard would
+   * exit, and deletes the anchor device. An address removeAll() could not delete stays (the guard would
    * fail the same way); the next start-up removes it.
    */
   async releaseGuard(): Promise<void> {
-    await this.exclusive(async () => this.guard?.release());
+    await this.exclusive(async () => {
+      await this.guard?.release();
+      this.anchorPort?.close();
+    });
   }
 
   /** The addresses this manager owns (see the class comment). */
@@ -295,7 +312,20 @@ export class AliasIpManager {
     return here;
   }
 
+  /** Through the anchor device, when there is one; a failure costs speed at failover, not the address. */
+  private async anchor(alias: Alias): Promise<void> {
+    if (!this.anchorPort || alias.family !== 4) return;
+    try {
+      await this.anchorPort.anchor(alias);
+    } catch (err) {
+      if (!this.anchorWarned) this.logger.warn({ err: (err as Error).message }, 'cannot anchor alias local routes to this process; a crash leaves them to the guard');
+      this.anchorWarned = true;
+    }
+  }
+
+  /** Deletes the address, and first its anchored local route (else the kernel would go on delivering to it). */
   private async deleteIfPresent(alias: Alias): Promise<boolean> {
+    await this.anchorPort?.unanchor(alias);
     const { here } = await this.locate(alias);
     if (!here) return false;
     try {

@@ -62,6 +62,7 @@ interface NativeAddon {
   makeErrnoError(errno: number, op: string): Error;
   interfaceInfo(ifname: string): NativeInterfaceInfo;
   packetSend(ifname: string, frame: Buffer): number;
+  tapOpen(ifname: string): number;
 }
 
 /** interfaceInfo's answer (native/src/packet_ops.cc): ioctl SIOCGIFINDEX, SIOCGIFHWADDR, SIOCGIFMTU. */
@@ -170,9 +171,12 @@ export const blockIo = {
 /**
  * The link-layer calls for src/alias-ip, synchronous, errors passed through
  * unchanged (Error with code 'ENODEV', errno, syscall). packetSend sends one
- * whole Ethernet frame on an AF_PACKET socket (CAP_NET_RAW).
+ * whole Ethernet frame on an AF_PACKET socket (CAP_NET_RAW). tapOpen creates
+ * a TAP device that lives as long as the returned descriptor is open in this
+ * process (CAP_NET_ADMIN); close it with fs.closeSync.
  */
 export const packetIo = {
   interfaceInfo: (ifname: string): NativeInterfaceInfo => load().interfaceInfo(ifname),
   packetSend: (ifname: string, frame: Buffer): number => load().packetSend(ifname, frame),
+  tapOpen: (ifname: string): number => load().tapOpen(ifname),
 } as const;

@@ -24,6 +24,13 @@
  * link: the mirror's control messages need version 2); the peer answers
  * 'handed-back' or 'hand-back-failed'. A node that does not know a kind
  * drops the datagram (decodeHeartbeat), so the requester times out.
+ *
+ * 'died' is never sent by a running node: the node signs one at start and
+ * hands it to its guard process (guard/), which sends it when the node's
+ * process has gone without a clean shutdown. It is evidence of death, not
+ * a permission: the receiver's liveness counts the peer dead at once when no
+ * other path vouches for it (liveness.ts), and a takeover still needs the
+ * lease. It does not count as having heard the peer.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -31,7 +38,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { LivenessPath } from './liveness';
 
-export const HEARTBEAT_KINDS = { beat: 1, bye: 2, 'move-in': 3, 'moved-in': 4, 'move-failed': 5, 'hand-back': 6, 'handed-back': 7, 'hand-back-failed': 8 } as const;
+export const HEARTBEAT_KINDS = { beat: 1, bye: 2, 'move-in': 3, 'moved-in': 4, 'move-failed': 5, 'hand-back': 6, 'handed-back': 7, 'hand-back-failed': 8, died: 9 } as const;
 export type HeartbeatKind = keyof typeof HEARTBEAT_KINDS;
 
 /** The requests a node makes of its peer over this socket, with the answers that end each. */
@@ -113,6 +120,8 @@ export interface HeartbeatOptions {
 export interface HeartbeatEvents {
   beat: [seq: number];
   bye: [];
+  /** The peer's guard says the peer's process died. */
+  died: [];
   /** The peer asks this node to take `rg` in; answer with reply(). */
   'move-in': [rg: string];
   /** The peer asks this node to move `rg` back to it; answer with replyHandBack(). */
@@ -127,6 +136,8 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
   private seq = 0;
   private lastHeard = Number.NEGATIVE_INFINITY;
   private byeSeen = false;
+  /** When the peer's death notice came (null: none since its last beat). */
+  private diedAt: number | null = null;
   private readonly now: () => number;
 
   constructor(private readonly options: HeartbeatOptions) {
@@ -142,6 +153,20 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
   /** The peer's last message was a 'bye' (cleared by its next beat). */
   saidBye(): boolean {
     return this.byeSeen;
+  }
+
+  /** When the peer's guard said its process died, with no beat since (liveness.ts); null otherwise. */
+  deathNoticedAt(): number | null {
+    return this.diedAt;
+  }
+
+  /**
+   * The signed 'died' datagram for this node's guard to send the peer
+   * (guard/protocol.ts): where to, from where, and the bytes.
+   */
+  deathNotice(): { host: string; port: number; from: string; datagram: Buffer } {
+    const o = this.options;
+    return { host: o.peer.host, port: o.peer.port, from: o.local.host, datagram: encodeHeartbeat({ kind: 'died', nodeId: o.nodeId, seq: 0 }, o.secret, o.clusterId) };
   }
 
   /** The bound local port (for tests that bind port 0). */
@@ -248,6 +273,11 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
     const o = this.options;
     const m = decodeHeartbeat(buf, o.secret, o.clusterId);
     if (!m || m.nodeId !== o.peerNodeId) return;
+    if (m.kind === 'died') {
+      this.diedAt = this.now();
+      this.emit('died');
+      return;
+    }
     this.lastHeard = this.now();
     switch (m.kind) {
       case 'bye':
@@ -256,6 +286,7 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
         return;
       case 'beat':
         this.byeSeen = false;
+        this.diedAt = null;
         this.emit('beat', m.seq);
         return;
       case 'move-in':

@@ -5,7 +5,12 @@
  *
  *   shutdown  the peer said 'bye' on some path and nothing since says otherwise
  *   alive     some path heard the peer within suspectAfterMs
- *   dead      every path silent for deadMs, and there are at least two paths;
+ *   dead      the peer's guard said its process died (a 'died' notice on some
+ *             path, newer than anything else heard there) and no other path
+ *             vouches for it (heard within suspectAfterMs and not closed by
+ *             the peer): the node is gone, its guard has removed its alias IPs
+ *             and released its leases;
+ *             or every path silent for deadMs, and there are at least two paths;
  *             or sooner, "closed": every path that can tell reports the peer
  *             closed it (the replication links: FIN/reset from the peer's
  *             kernel, its process is gone) and every other path has been
@@ -44,6 +49,8 @@ export interface LivenessPath {
    * (FIN/reset), null while up or lost otherwise. Datagram paths leave it out.
    */
   closedByPeerAt?(): number | null;
+  /** Paths the peer's guard can reach: monotonic ms of its notice that the peer's process died, null without one since the last sign of life. */
+  deathNoticedAt?(): number | null;
 }
 
 export interface LivenessTimings {
@@ -64,10 +71,21 @@ export function peerState(paths: readonly LivenessPath[], now: number, t: Livene
   if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || counted(p) >= t.suspectAfterMs)) return 'shutdown';
   // A connection the peer closed is no sign of life since (with the "closed" rule on): only the other paths vouch.
   const vouching = t.closedSilentMs === undefined ? paths : paths.filter((p) => (p.closedByPeerAt?.() ?? null) === null);
+  if (noticedDead(paths, now, t, since)) return 'dead';
   if (vouching.length > 0 && Math.min(...vouching.map((p) => now - p.heardAt())) < t.suspectAfterMs) return 'alive';
   if (paths.length >= 2 && Math.min(...paths.map(counted)) >= t.deadMs) return 'dead';
   if (paths.length >= 2 && closedByPeer(paths, t, since, counted)) return 'dead';
   return 'suspect';
+}
+
+/** The notice rule (see the header): a death notice, and no other path heard the peer lately over a link it did not close. */
+function noticedDead(paths: readonly LivenessPath[], now: number, t: LivenessTimings, since: number): boolean {
+  const noticing = paths.filter((p) => {
+    const at = p.deathNoticedAt?.() ?? null;
+    return at !== null && at >= since;
+  });
+  if (noticing.length === 0) return false;
+  return paths.every((p) => noticing.includes(p) || (p.closedByPeerAt?.() ?? null) !== null || now - p.heardAt() >= t.suspectAfterMs);
 }
 
 /** The "closed" rule (see the header): every connection path closed by the peer, every other path silent long enough. */

@@ -6,7 +6,7 @@
  * it first on shutdown.
  */
 import type { Logger } from 'pino';
-import { AliasGuard, AliasIpManager } from '../alias-ip';
+import { AliasIpManager, TapLocalAnchor } from '../alias-ip';
 import type { MirroredVolumePort, NodeConfig, VolumeConfig } from './node';
 import { volumeDevice } from './node/volume-device';
 import type { AluaOptions } from '../target/scsi';
@@ -16,6 +16,7 @@ import type { LiveScsiState, LogicalUnit, ScsiTargetDevice } from '../target/scs
 import type { ResourceGroupConfig } from './config';
 import { LeasePort, PeerControl, ResourceGroupController } from './controller';
 import { ResourceGroup } from './group';
+import { NodeGuard } from './guard';
 import { FrontEndHeartbeat } from './heartbeat';
 import { LivenessPath, PeerWatch } from './liveness';
 import { AliasIpPort, LiveGroupResources, PromotableVolume, ServedDevice, TargetServerPort, liveGroupResources } from './resources';
@@ -53,6 +54,8 @@ export interface NodeGroupsOptions {
   readonly mirrorPeerState: () => unknown;
   /** When the peer closed every replication link (monotonic ms), null otherwise: the liveness "closed" rule. */
   readonly mirrorPeerClosedAt?: () => number | null;
+  /** The peer is dead or gone by every path: the mirror stops waiting for it (MirrorNodePort.peerGone). */
+  readonly mirrorPeerGone?: (reason: string) => void;
   readonly witness: { readonly mode: WitnessMode; readonly witness: Witness | null };
   /** Whether a volume's mirror status counts as in sync (a planned move waits for it). */
   readonly inSync: (status: unknown) => boolean;
@@ -60,6 +63,13 @@ export interface NodeGroupsOptions {
   readonly dataStanding: (status: unknown) => DataStanding;
   /** Alias IP management (tests pass a fake backend); default: iproute2 + AF_PACKET on the RGs' interfaces. */
   readonly aliases?: AliasIpManager;
+  /**
+   * The guard process that cleans up if this process dies (guard/): removes the alias IPs, releases
+   * the leases, tells the peer. Default: one is spawned, unless `aliases` was handed in (tests), then none.
+   */
+  readonly guard?: NodeGuard | null;
+  /** The witness's address, for the guard to release this node's leases at; null without a witness. */
+  readonly witnessAddress?: { readonly host: string; readonly port: number; readonly keyPrefix: string | null } | null;
   /** Completes a group volume's target before it is served: its access rules (ACL, CHAP) and an I/O-metering device. */
   readonly decorateTarget?: (volume: VolumeConfig, target: IscsiTarget) => IscsiTarget;
   /** True while automatic failback must wait (the preferred node, the peer, is in maintenance). */
@@ -111,6 +121,7 @@ export class NodeGroups {
   private readonly watch: PeerWatch;
   private readonly keeper: LeaseKeeper | null;
   private aliases: AliasIpManager | null;
+  private readonly guard: NodeGuard | null;
   private retry: NodeJS.Timeout | null = null;
   /** The groups, read live by the controller: groups are added and removed at run time (cluster configuration). */
   private readonly entries: { config: ResourceGroupConfig; group: ResourceGroup; live: LiveGroupResources<RgDevice>; buildDevice: (v: OpenGroupVolume) => Promise<RgDevice>; vols: OpenGroupVolume[] }[] = [];
@@ -133,6 +144,7 @@ export class NodeGroups {
     const c = o.config;
     for (const v of o.volumes) this.watchVolume(v);
     const interfaces = [...new Set(c.resourceGroups.flatMap((rg) => rg.aliasIps.map((a) => a.interface)))];
+    this.guard = o.guard !== undefined ? o.guard : o.aliases ? null : new NodeGuard({ interfaces, log: o.log.child({ component: 'node-guard' }) });
     this.aliases = o.aliases ?? (interfaces.length > 0 ? this.newAliasManager(interfaces) : null);
     const hb = c.heartbeat;
     this.heartbeat =
@@ -156,6 +168,10 @@ export class NodeGroups {
       closedSkewMs: hb.intervalMs,
       pollMs: Math.max(10, Math.floor(hb.intervalMs / 4)),
     });
+    // Before the controller subscribes: a takeover that follows promotes volumes that already left the dead peer's session.
+    this.watch.on('change', (to) => {
+      if (to === 'dead' || to === 'shutdown') o.mirrorPeerGone?.(`peer ${c.peer.nodeId} is ${to} by every path`);
+    });
     this.keeper = o.witness.witness ? new LeaseKeeper({ witness: o.witness.witness, nodeId: c.nodeId }) : null;
     this.iscsiPort = hostPort(c.iscsi.listen[0]!).port;
     for (const rg of c.resourceGroups) this.entries.push({ config: rg, ...this.buildGroup(rg, this.iscsiPort) });
@@ -174,10 +190,30 @@ export class NodeGroups {
     this.keeper?.on('lost', (rg) => void this.controller.onLeaseTrouble(rg));
   }
 
-  /** With a guard process that deletes the aliases if this process dies without a clean shutdown (src/alias-ip/guard.ts). */
+  /** With the guard process, which deletes the aliases if this process dies without a clean shutdown (guard/). */
   private newAliasManager(interfaces: readonly string[]): AliasIpManager {
     const logger = this.o.log.child({ component: 'alias-ip' });
-    return new AliasIpManager({ interfaces, logger, guard: new AliasGuard({ interfaces, log: logger }) });
+    // A killed node's IPv4 aliases stop being local at once (alias-ip/anchor.ts): initiators' reconnects are dropped, not refused.
+    return new AliasIpManager({ interfaces, logger, anchor: new TapLocalAnchor(), ...(this.guard ? { guard: this.guard } : {}) });
+  }
+
+  /** The guard learns every lease term this node takes or gives up, the witness, and the death notice to send. */
+  private briefGuard(guard: NodeGuard): void {
+    const c = this.o.config;
+    if (this.o.witnessAddress) void guard.witness({ node: c.nodeId, ...this.o.witnessAddress });
+    if (this.heartbeat) void guard.notice(this.heartbeat.deathNotice());
+    const k = this.keeper;
+    if (!k) return;
+    const held = (grant: { rg: string; epoch: number }): void => void guard.lease(grant.rg, grant.epoch);
+    const gone = (rg: string): void => void guard.unlease(rg);
+    k.on('acquired', held);
+    k.on('regained', held);
+    k.on('lost', gone);
+    this.unsubscribe.push(() => {
+      k.off('acquired', held);
+      k.off('regained', held);
+      k.off('lost', gone);
+    });
   }
 
   /** Keeps the live SCSI state the peer replicates for a group volume. */
@@ -447,7 +483,13 @@ export class NodeGroups {
     return {
       acquire: (rg) => keeper.acquire(rg),
       acquireWait: (rg, timeoutMs) => keeper.waitAndAcquire(rg, { timeoutMs }),
-      release: (rg) => keeper.release(rg),
+      release: async (rg) => {
+        try {
+          return await keeper.release(rg);
+        } finally {
+          void this.guard?.unlease(rg);
+        }
+      },
       outdatedHere: async (rg) => (await withTimeout(witness.outdated(rg), 500)) === nodeId,
       view: async (rg) => {
         const st = keeper.status(rg);
@@ -467,6 +509,11 @@ export class NodeGroups {
   async start(): Promise<void> {
     await this.removeLeftoverAliases();
     await this.heartbeat?.start();
+    if (this.guard) this.briefGuard(this.guard);
+    // The peer's guard says it died: decide now, not at the next poll.
+    const onDied = (): void => void this.watch.poll();
+    this.heartbeat?.on('died', onDied);
+    this.unsubscribe.push(() => this.heartbeat?.off('died', onDied));
     this.watch.start();
     await this.controller.start();
     // Standby groups are decided on every peer change, and again every heartbeat interval while the
@@ -562,7 +609,7 @@ export class NodeGroups {
       await this.heartbeat?.stop(byeSafe);
       this.keeper?.close();
       await this.aliases?.removeAll().catch(() => undefined);
-      await this.aliases?.releaseGuard();
+      await (this.aliases ? this.aliases.releaseGuard() : this.guard?.release());
       await this.o.witness.witness?.close().catch(() => undefined);
     }
   }

@@ -234,6 +234,46 @@ describe('IPv6 alias: unsolicited neighbour advertisements', () => {
   });
 });
 
+/** From `ns`, a TCP connection to host:port: 'connected', 'refused' (a reset came back) or 'no answer' within `waitMs`. */
+async function tcpProbe(ns: { exec(cmd: string, args: readonly string[], o?: { timeoutMs?: number }): Promise<{ stdout: string }> }, host: string, port: number, waitMs: number): Promise<string> {
+  const script =
+    `const s=require('net').connect({host:${JSON.stringify(host)},port:${port}});` +
+    `s.on('connect',()=>{console.log('connected');process.exit(0)});` +
+    `s.on('error',(e)=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);process.exit(0)});` +
+    `setTimeout(()=>{console.log('no answer');process.exit(0)},${waitMs});`;
+  return (await ns.exec(process.execPath, ['-e', script], { timeoutMs: waitMs + 10_000 })).stdout.trim();
+}
+
+describe('anchored local routes: a killed process stops answering for its IPv4 alias at once', () => {
+  it('while it lives the alias is local through its TAP device; killed, the address is still configured but connections to it are dropped, not refused, and ARP for it goes unanswered', async () => {
+    const a = the('a');
+    const g = the('g');
+    const spec = { address: '198.18.1.90', prefix: 24, interface: 'eth1' };
+    const agent = await startAliasIpAgent(a.ns, { ...MANAGER_OPTIONS, anchor: true });
+    try {
+      await agent.add(spec);
+      await agent.listen(spec.address, 3260);
+      const local = (await a.ns.ip('route', 'show', 'table', 'local', spec.address)).trim();
+      expect(local).toMatch(/^local 198\.18\.1\.90 dev twa\d+/);
+      expect(await tcpProbe(g.ns, spec.address, 3260, 3000)).toBe('connected');
+      // Without a listener the live host refuses: what a dead host would do if its route were left behind.
+      expect(await tcpProbe(g.ns, spec.address, 3261, 3000)).toBe('refused');
+
+      agent.process.child.kill('SIGKILL');
+      await agent.process.exited;
+      // No guard here: the address stays on eth1, only the route through the dead process's device is gone.
+      expect(await a.addresses()).toContain('198.18.1.90/24');
+      expect((await a.ns.ip('route', 'show', 'table', 'local', spec.address)).trim()).toBe('');
+      expect(await tcpProbe(g.ns, spec.address, 3261, 1500)).toBe('no answer');
+      await g.ns.ip('neigh', 'flush', 'dev', 'eth1');
+      expect(await arping(g.ns, 'eth1', spec.address, 2)).toEqual([]);
+    } finally {
+      await agent.stop().catch(() => undefined);
+      await a.ns.ip('addr', 'del', '198.18.1.90/24', 'dev', 'eth1').catch(() => undefined);
+    }
+  });
+});
+
 describe('idempotence and ownership on a real interface', () => {
   it('add twice gives one address; remove twice is no error', async () => {
     const a = the('a');

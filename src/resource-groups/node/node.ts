@@ -331,9 +331,11 @@ export class TwinsanNode {
       failback: (rg) => this.failback(rg),
       mirrorPeerState: () => this.mirror?.peerState,
       mirrorPeerClosedAt: () => this.mirror?.peerClosedAllAt?.() ?? null,
+      mirrorPeerGone: (reason) => void this.mirror?.peerGone?.(reason),
       inSync: this.deps.inSync,
       dataStanding: this.deps.dataStanding,
       witness,
+      witnessAddress: hp ? { host: hp.host, port: hp.port, keyPrefix: c.witness.keyPrefix } : null,
     });
     this.groups.controller.on('decision', (rg, d) => {
       if (d.action !== 'take-over') return;

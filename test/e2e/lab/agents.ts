@@ -122,6 +122,7 @@ export async function startAliasIpAgent(ns: Namespace, options: object): Promise
     announce: (spec, overrides = {}) => call('announce', spec, overrides),
     removeAll: () => call('removeAll'),
     owned: () => call('owned'),
+    listen: (host, port) => call('listen', host, port),
     log: () => [...logLines],
     async stop() {
       proc.child.stdin!.end();

@@ -5,14 +5,17 @@
 //   {"id":1,"op":"add","args":[{"address":"198.18.1.50","prefix":24,"interface":"eth1"}]}
 //   -> {"id":1,"ok":true,"result":{"changed":true}}
 //   -> {"id":1,"ok":false,"error":{"name":"AliasIpError","code":"ENOTALLOWED","message":"..."}}
-// ops: add, remove, isServed, announce (spec, overrides), removeAll, owned.
+// ops: add, remove, isServed, announce (spec, overrides), removeAll, owned,
+// listen (host, port): a TCP server that answers "up" and closes.
+// OPTIONS_JSON may hold "anchor": true for a TapLocalAnchor (anchor.ts).
 // Prints {"ready":true} once the manager is constructed; exits when stdin closes.
 'use strict';
 
 const readline = require('node:readline');
 
 const [modulePath, optionsJson] = process.argv.slice(2);
-const { AliasIpManager } = require(modulePath);
+const net = require('node:net');
+const { AliasIpManager, TapLocalAnchor } = require(modulePath);
 
 const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
@@ -22,7 +25,8 @@ try {
     info: (details, message) => process.stderr.write(`info ${message} ${JSON.stringify(details)}\n`),
     warn: (details, message) => process.stderr.write(`warn ${message} ${JSON.stringify(details)}\n`),
   };
-  manager = new AliasIpManager({ ...JSON.parse(optionsJson), logger });
+  const { anchor, ...options } = JSON.parse(optionsJson);
+  manager = new AliasIpManager({ ...options, logger, ...(anchor ? { anchor: new TapLocalAnchor() } : {}) });
 } catch (err) {
   send({ ready: false, error: { name: err.name, code: err.code, message: err.message } });
   process.exit(1);
@@ -38,6 +42,15 @@ const ops = {
   },
   removeAll: () => manager.removeAll(),
   owned: async () => manager.ownedAddresses(),
+  listen: (host, port) =>
+    new Promise((resolve, reject) => {
+      const server = net.createServer((c) => {
+        c.on('error', () => undefined); // the prober leaves at once: a reset must not kill the agent
+        c.end('up\n');
+      });
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(null));
+    }),
 };
 
 readline.createInterface({ input: process.stdin }).on('line', async (line) => {

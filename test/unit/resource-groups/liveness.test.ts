@@ -102,6 +102,30 @@ describe('FrontEndHeartbeat over loopback', () => {
     await expect(a.requestHandBack('rg1', 100)).rejects.toThrow(/did not hand rg1 back within 100 ms/);
   });
 
+  it("the guard's death notice (signed by the node in advance) is seen as such, not as a sign of life, and a beat clears it", { timeout: 5000 }, async () => {
+    const [a, b] = await pair();
+    await new Promise<void>((resolve) => b.once('beat', () => resolve()));
+    const notice = a.deathNotice();
+    expect(decodeHeartbeat(notice.datagram, SECRET, 'lab')).toEqual({ kind: 'died', nodeId: 'node-a', seq: 0 });
+    expect(notice.port).toBe(b.port());
+    await a.stop();
+    const heardBefore = b.heardAt();
+    const died = new Promise<void>((resolve) => b.once('died', () => resolve()));
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => sock.send(notice.datagram, notice.port, notice.host, () => resolve()));
+    sock.close();
+    await died;
+    expect(b.deathNoticedAt()).not.toBeNull();
+    expect(b.heardAt()).toBe(heardBefore);
+    // A forged notice (another secret) is dropped.
+    const forged = encodeHeartbeat({ kind: 'died', nodeId: 'node-a', seq: 0 }, 'not the secret of this pair', 'lab');
+    expect(decodeHeartbeat(forged, SECRET, 'lab')).toBeNull();
+    // The node is back: its first beat clears the notice.
+    await a.start();
+    await new Promise<void>((resolve) => b.once('beat', () => resolve()));
+    expect(b.deathNoticedAt()).toBeNull();
+  });
+
   it('a move-in nobody answers times out', { timeout: 5000 }, async () => {
     const [a] = await pair();
     await expect(a.requestMoveIn('rg1', 100)).rejects.toThrow(/did not take rg1 in within 100 ms/);
@@ -165,6 +189,31 @@ describe('peerState: the "closed" rule (links closed by the peer + heartbeat sil
 
   it('counts nothing before since: a close before this node watched does not make the peer dead', () => {
     expect(peerState([links(550, 550), path('front-end', 500)], now, t, 560)).toBe('suspect');
+  });
+});
+
+/** The front-end path with the guard's death notice received at `noticedAt` (null: none). */
+function noticed(heardAt: number, noticedAt: number | null): LivenessPath {
+  return { name: 'front-end', heardAt: () => heardAt, saidBye: () => false, deathNoticedAt: () => noticedAt };
+}
+
+describe("peerState: the notice rule (the peer's guard says its process died)", () => {
+  const t = { suspectAfterMs: 450, deadMs: 900, closedSilentMs: 400, closedSkewMs: 200 };
+  const now = 1000;
+  const cases: [string, LivenessPath[], PeerState][] = [
+    ['notice, links closed by the peer, last beat 10 ms ago', [links(985, 985), noticed(990, 995)], 'dead'],
+    ['notice, links lost otherwise and silent', [links(400, null), noticed(990, 995)], 'dead'],
+    ['notice, but a link is up and heard now (the process lives)', [links(1000, null), noticed(990, 995)], 'alive'],
+    ['notice with the closed rule off', [links(985, 985), noticed(990, 995)], 'dead'],
+    ['no notice, links closed, beat 10 ms ago', [links(985, 985), noticed(990, null)], 'alive'],
+  ];
+  it.each(cases)('%s', (name, paths, expected) => {
+    const timings = name.includes('rule off') ? { suspectAfterMs: 450, deadMs: 900 } : t;
+    expect(peerState(paths, now, timings)).toBe(expected);
+  });
+
+  it('counts no notice from before the watch started', () => {
+    expect(peerState([links(985, 985), noticed(990, 995)], now, t, 996)).toBe('alive');
   });
 });
 
