@@ -13,9 +13,12 @@
  *
  * Pauses (kill → first acknowledged write in the session, kill → rg-a
  * serving on the survivor, kill → a fresh login through the alias, longest
- * gap between acknowledgements) are printed, never asserted. The session's
- * pause includes libiscsi's reconnect back-off (retries 1 s, then 2 s more,
- * after the first failed reconnect), the fresh login does not. Also: the client sees the survivor's gratuitous ARP for the
+ * gap between acknowledgements) are printed, never asserted. The killed
+ * node's alias stops being local with its process (alias-ip/anchor.ts), so
+ * the session's first reconnect SYN is dropped and its retransmission, about
+ * 1 s later, reaches the survivor; a reconnect the dead host refused would
+ * instead wait for libiscsi's back-off (the next whole second, polled once a
+ * second by QEMU). Also: the client sees the survivor's gratuitous ARP for the
  * alias and its neighbour table follows.
  *
  * Needs root, a fresh build (npm run build:ts), qemu-io, qemu-img,
@@ -202,7 +205,7 @@ describe('twinsan lab: failover rounds', () => {
       `${ROUNDS} rounds, ${acked.size} acknowledged blocks, 0 lost, ${writer!.sessions} qemu-io session(s); ` +
         `longest pause ${longest.pauseMs.toFixed(0)} ms (round ${rounds.indexOf(longest) + 1}, node ${longest.victim} killed); ` +
         `pauses: ${rounds.map((x) => x.pauseMs.toFixed(0)).join(', ')} ms; rg-a served after: ${rounds.map((x) => x.servedMs.toFixed(0)).join(', ')} ms; ` +
-        `fresh login after: ${rounds.map((x) => x.loginMs.toFixed(0)).join(', ')} ms (the session's pause includes libiscsi's reconnect back-off, 1 s then 2 s)`,
+        `fresh login after: ${rounds.map((x) => x.loginMs.toFixed(0)).join(', ')} ms (a reconnect dropped at the dead host is retried by TCP after about 1 s)`,
     );
 
     // Both copies of va hold every acknowledged block (the nodes are in sync).
