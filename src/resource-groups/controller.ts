@@ -59,6 +59,7 @@ export interface PeerPort {
 
 /** Asks the peer to take a group over in a planned move (it answers once it serves it). */
 export interface PeerControl {
+  /** Rejects when the peer refused; with an error named 'PeerNoAnswerError' when it did not answer (it may still move the group in). */
   moveIn(rg: string): Promise<void>;
   /** Whether the peer's copy of every volume of the group is in sync (a move waits for it). */
   inSync(rg: string): Promise<boolean>;
@@ -91,7 +92,7 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
    * it prefers, after its start, and one it fenced while the peer may have
    * been up (otherwise, with both nodes alive again, nobody would serve it).
    */
-  private readonly pendingStart = new Map<string, { readonly reason: 'node start' | 'fenced'; rule: string }>();
+  private readonly pendingStart = new Map<string, { readonly reason: 'node start' | 'fenced' | 'unanswered move'; rule: string }>();
   /** The last reason a takeover was refused for an outdated copy, per group (logged once). */
   private readonly refusals = new Map<string, string>();
   /** An evaluation queued behind a running operation, per group. */
@@ -282,6 +283,15 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
         await control.moveIn(rg);
         lap('peerMoveIn');
       } catch (err) {
+        if (!this.leaseSettles() && (err as Error).name === 'PeerNoAnswerError') {
+          // No lease can say which node serves it, and a peer that did not answer may still move it in:
+          // serving it here again could make two servers. Let go of it; the start rule decides when
+          // this node may serve it again (not while the peer's copy serves), or an operator forces it.
+          this.o.log?.error({ rg, err }, `the peer did not answer the move of ${rg}; not serving it here again without a witness to settle who does`);
+          await group.handedOver();
+          this.pendingStart.set(rg, { reason: 'unanswered move', rule: '' });
+          throw err;
+        }
         // The peer could not take it: serve it here again rather than leave it down.
         this.o.log?.error({ rg, err }, `the peer did not take ${rg}; serving it here again`);
         await this.serveAgain(rg, 'move refused by the peer');
@@ -304,11 +314,16 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     if (group.state !== 'serving') await group.handedOver();
   }
 
+  /** Whether a witness lease decides who serves (witness mode): then a second server is impossible whatever the peer did. */
+  private leaseSettles(): boolean {
+    return this.o.lease !== null && this.o.mode === 'witness';
+  }
+
   /** The peer's half of move(): take the group in (lease first). */
   moveIn(rg: string): Promise<void> {
     return this.serialize(rg, async () => {
       const { group } = this.entry(rg);
-      if (this.o.lease && this.o.mode === 'witness') await this.o.lease.acquire(rg);
+      if (this.leaseSettles()) await this.o.lease!.acquire(rg);
       this.pendingStart.delete(rg);
       await group.moveIn();
     });

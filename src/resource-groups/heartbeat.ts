@@ -60,6 +60,15 @@ const VERSION = 1;
 const MAC_BYTES = 16;
 const HEADER_BYTES = 12;
 
+/**
+ * A request the peer never answered within its time: unlike a refusal it says
+ * nothing of what the peer did (its answer may have been lost, or it may still
+ * be working on the request).
+ */
+export class PeerNoAnswerError extends Error {
+  override readonly name = 'PeerNoAnswerError';
+}
+
 export interface HeartbeatMessage {
   readonly kind: HeartbeatKind;
   readonly nodeId: string;
@@ -219,7 +228,7 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
 
   /**
    * Ask the peer to take `rg` in (planned move); resent every interval until
-   * it answers. Resolves on 'moved-in', rejects on 'move-failed' or after `timeoutMs`.
+   * it answers. Resolves on 'moved-in', rejects on 'move-failed', or with PeerNoAnswerError after `timeoutMs`.
    */
   requestMoveIn(rg: string, timeoutMs: number): Promise<void> {
     return this.request('move-in', rg, timeoutMs);
@@ -240,13 +249,13 @@ export class FrontEndHeartbeat extends EventEmitter<HeartbeatEvents> implements 
     if (this.waiting.has(key)) return Promise.reject(new Error(`a request to ${what} is already waiting for the peer`));
     return new Promise<void>((resolve, reject) => {
       const resend = setInterval(() => this.send(kind, rg), this.options.intervalMs);
-      const timer = setTimeout(() => finish(false, `the peer did not ${what} within ${timeoutMs} ms`), timeoutMs);
-      const finish = (ok: boolean, why = `the peer could not ${what}`): void => {
+      const timer = setTimeout(() => finish(false, new PeerNoAnswerError(`the peer did not ${what} within ${timeoutMs} ms`)), timeoutMs);
+      const finish = (ok: boolean, why: Error = new Error(`the peer could not ${what}`)): void => {
         clearInterval(resend);
         clearTimeout(timer);
         this.waiting.delete(key);
         if (ok) resolve();
-        else reject(new Error(why));
+        else reject(why);
       };
       this.waiting.set(key, (ok) => finish(ok));
       this.send(kind, rg);

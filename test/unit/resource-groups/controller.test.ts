@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ResourceGroupConfig } from '../../../src/resource-groups/config';
 import { LeasePort, ResourceGroupController } from '../../../src/resource-groups/controller';
 import { Resource, ResourceGroup } from '../../../src/resource-groups/group';
+import { PeerNoAnswerError } from '../../../src/resource-groups/heartbeat';
 import type { PeerState } from '../../../src/resource-groups/liveness';
 import type { DataStanding } from '../../../src/resource-groups/start-rule';
 import type { LeaseView, WitnessReach } from '../../../src/resource-groups/witness/decision';
@@ -305,7 +306,7 @@ describe('ResourceGroupController', () => {
 });
 
 describe('planned move: drain, sync and handover', () => {
-  function moveSetup(o: { drainFails?: boolean; syncAfterDrain?: boolean; peerRefuses?: boolean } = {}) {
+  function moveSetup(o: { drainFails?: boolean; syncAfterDrain?: boolean; peerRefuses?: boolean; peerSilent?: boolean; mode?: WitnessMode; standing?: () => DataStanding } = {}) {
     const peer = new FakePeer();
     const lease = new FakeLease();
     const journal: string[] = [];
@@ -329,19 +330,20 @@ describe('planned move: drain, sync and handover', () => {
     const config: ResourceGroupConfig = { name: 'rg1', preferredNode: 'node-b', aliasIps: [], volumes: ['v1'], failback: 'manual' };
     const c = new ResourceGroupController({
       nodeId: 'node-b',
-      mode: 'witness',
+      mode: o.mode ?? 'witness',
       groups: [{ config, group }],
       peer,
-      lease,
+      lease: (o.mode ?? 'witness') === 'witness' ? lease : null,
       peerControl: {
         moveIn: async () => {
           journal.push('peer move-in');
           if (o.peerRefuses) throw new Error('refused');
+          if (o.peerSilent) throw new PeerNoAnswerError('the peer did not take rg1 in within 30000 ms');
         },
         // In sync before the move; after the drain as the test says.
         inSync: async () => !drained || o.syncAfterDrain !== false,
       },
-      standing: () => 'current',
+      standing: o.standing ?? (() => 'current'),
     });
     return { c, group, lease, journal };
   }
@@ -385,6 +387,35 @@ describe('planned move: drain, sync and handover', () => {
     await expect(c.move('rg1')).rejects.toThrow(/refused/);
     expect(group.state).toBe('stopped');
     expect(journal.at(-1)).toBe('alias removed after handover');
+  });
+
+  it('without a witness, a peer that did not answer may still move the group in: not served here again, alias IPs let go, and the start table waits while the peer serves it', async () => {
+    let standing: DataStanding = 'current';
+    const { c, group, journal } = moveSetup({ mode: 'no-witness', peerSilent: true, standing: () => standing });
+    await c.start();
+    expect(group.state).toBe('serving');
+    standing = 'peer-serves'; // the peer did move it in after all: its copy is primary now
+    await expect(c.move('rg1')).rejects.toThrow(/did not take rg1 in within 30000 ms/);
+    expect(group.state).toBe('stopped');
+    expect(journal.at(-1)).toBe('alias removed after handover');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+  });
+
+  it('without a witness, a silent peer that did not move the group in: the start table serves it here again once the copies say so', async () => {
+    const { c, group } = moveSetup({ mode: 'no-witness', peerSilent: true });
+    await c.start();
+    await expect(c.move('rg1')).rejects.toThrow(/did not take rg1 in/);
+    expect(group.state).toBe('stopped');
+    await c.evaluate('rg1'); // our copy is current and the peer does not serve it (S-current)
+    expect(group.state).toBe('serving');
+  });
+
+  it('with a witness a silent peer is settled by the lease: the group serves here again when the lease is still free', async () => {
+    const { c, group } = moveSetup({ peerSilent: true });
+    await c.start();
+    await expect(c.move('rg1')).rejects.toThrow(/did not take rg1 in/);
+    expect(group.state).toBe('serving');
   });
 
   it('a refusing peer: the group serves here again and keeps its alias IPs', async () => {
