@@ -1,8 +1,9 @@
 /**
  * One TCP connection of the target: frames the byte stream into PDUs, runs
  * login, then hands full-feature-phase PDUs to its session by a dispatch
- * table. Owns StatSN, digests on output, batching of socket writes
- * (cork/uncork per tick), back-pressure and NOP-In liveness pings.
+ * table. Owns StatSN, digests on output, batching of socket writes (one
+ * flush per turn of the event loop, output-batch.ts), back-pressure and
+ * NOP-In liveness pings.
  *
  * Connection states (RFC 7143 §8.1, target side, reduced to what ERL 0 needs)
  * change only in `transition()`.
@@ -25,6 +26,7 @@ import {
   encodeReject,
   joinData,
 } from './pdu';
+import { ChunkWriter, OutputBatch } from './output-batch';
 import { PduSink, Session } from './session';
 import { LogoutReason, LogoutResponse } from './constants';
 
@@ -105,7 +107,10 @@ export class Connection implements PduSink {
   private statSN = 0;
   private headerDigest = false;
   private dataDigest = false;
-  private corked = false;
+  /** PDUs of this turn, written at its end (output-batch.ts). */
+  private readonly output = new OutputBatch();
+  private flushScheduled = false;
+  private readonly writer: ChunkWriter;
   private readingPaused = false;
   maxSendDataSegmentLength = 8192;
   readonly localAddress: string;
@@ -133,6 +138,11 @@ export class Connection implements PduSink {
     this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
     this.log = host.log.child({ conn: id, peer: this.remoteAddress });
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+    this.writer = {
+      write: (chunk, done) => void socket.write(chunk, done && (() => done())),
+      cork: () => socket.cork(),
+      uncork: () => socket.uncork(),
+    };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
@@ -192,7 +202,7 @@ export class Connection implements PduSink {
         if (err.recoverable && err.bhs && this.session) {
           this.session.reject(err.bhs, err.rejectReason as RejectReason);
           // ERL 0 cannot recover the lost data: close, but only once the Reject is written
-          // (destroying the socket now would discard it while the socket is corked).
+          // (destroying the socket now would discard it: it is queued for the end of this turn).
           this.socket.pause();
           this.endAfterFlush(err.message);
           return;
@@ -376,31 +386,40 @@ export class Connection implements PduSink {
       onSent?.();
       return;
     }
-    const s = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        s.uncork();
-      });
+    const out = this.output;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushAtEndOfTurn);
     }
-    s.write(bhs);
-    if (this.headerDigest) s.write(digestBuffer([bhs.subarray(0, BHS_LENGTH)]));
+    out.push(bhs);
+    if (this.headerDigest) out.push(digestBuffer([bhs.subarray(0, BHS_LENGTH)]));
     if (dataLength > 0) {
       // The digest is computed now, from data still untouched.
-      const digest = this.dataDigest ? digestBuffer(data, padLength(dataLength)) : null;
       const pad = padLength(dataLength);
-      const last = data.length - 1;
-      for (let i = 0; i < last; i++) s.write(data[i]!);
-      // Callbacks run in write order, after libuv is done with the buffer (or the socket dropped it).
-      if (last >= 0) s.write(data[last]!, onSent && (() => onSent()));
-      else onSent?.();
-      if (pad) s.write(PAD.subarray(0, pad));
-      if (digest) s.write(digest);
+      const digest = this.dataDigest ? digestBuffer(data, pad) : null;
+      for (let i = 0; i < data.length; i++) out.push(data[i]!);
+      if (onSent) out.onSent(onSent);
+      if (pad) out.push(PAD.subarray(0, pad));
+      if (digest) out.push(digest);
     } else {
       onSent?.();
     }
+  }
+
+  private readonly flushAtEndOfTurn = (): void => {
+    this.flushScheduled = false;
+    this.flushOutput();
+  };
+
+  /** Write this turn's PDUs now (at the end of the turn, or before the socket is ended). */
+  private flushOutput(): void {
+    if (this.output.empty) return;
+    if (this.state === ConnectionState.CLOSED || this.socket.destroyed) {
+      this.output.discard();
+      return;
+    }
+    this.output.flush(this.writer);
+    const s = this.socket;
     if (s.writableLength > HIGH_WATER_BYTES && !this.readingPaused) {
       this.readingPaused = true;
       s.pause();
@@ -482,6 +501,7 @@ export class Connection implements PduSink {
   endAfterFlush(reason: string): void {
     if (this.state === ConnectionState.CLOSED) return;
     this.noteCloseReason(reason);
+    this.flushOutput();
     this.socket.end();
     // A peer that never reads must not keep us waiting forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
@@ -501,6 +521,7 @@ export class Connection implements PduSink {
     // The socket is paused, so the initiator's FIN would never be read: close once our output is
     // flushed instead of waiting for it (endAfterFlush would sit out its 5 s guard).
     this.noteCloseReason('target shutting down');
+    this.flushOutput();
     this.socket.end(() => this.socket.destroy());
     setTimeout(() => this.socket.destroy(), 5000).unref();
     await this.closedPromise;
@@ -509,6 +530,8 @@ export class Connection implements PduSink {
   private onSocketClosed(): void {
     if (this.state === ConnectionState.CLOSED) return;
     this.transition(ConnectionState.CLOSED);
+    // Lent buffers queued for this turn go back to their owners.
+    this.output.discard();
     if (this.loginTimer) clearTimeout(this.loginTimer);
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.loginTimer = null;
