@@ -30,6 +30,13 @@ export class FramingError extends Error {
   }
 }
 
+const NO_DATA: readonly Buffer[] = [];
+
+/** A copy of the BHS at `at` (for an error that outlives the received chunks). */
+function copyOfBhs(view: Buffer, at: number): Buffer {
+  return Buffer.from(view.subarray(at, at + BHS_LENGTH));
+}
+
 export class PduFramer {
   headerDigest = false;
   dataDigest = false;
@@ -53,8 +60,13 @@ export class PduFramer {
   /** The next complete PDU, or null when more bytes are needed. */
   next(): RawPdu | null {
     if (this.buffered < BHS_LENGTH) return null;
-    const bhs = this.peek(BHS_LENGTH);
-    const ahsLength = bhs[BhsOffset.TOTAL_AHS_LENGTH]! * 4;
+    // The header's fields are read in place when it sits in the first chunk
+    // (the common case): no Buffer is made for a header that is not complete yet.
+    const first = this.chunks[0]!;
+    const inPlace = first.length - this.head >= BHS_LENGTH;
+    const view = inPlace ? first : this.peek(BHS_LENGTH);
+    const at = inPlace ? this.head : 0;
+    const ahsLength = view[at + BhsOffset.TOTAL_AHS_LENGTH]! * 4;
     const hdLen = this.headerDigest ? DIGEST_LENGTH : 0;
     const headerLength = BHS_LENGTH + ahsLength;
     if (hdLen) {
@@ -63,15 +75,15 @@ export class PduFramer {
       const withDigest = this.peek(headerLength + hdLen);
       const expected = withDigest.readUInt32LE(headerLength);
       if (digestOf([withDigest.subarray(0, headerLength)]) !== expected) {
-        throw new FramingError(FramingErrorKind.HEADER_DIGEST, 'header digest mismatch', Buffer.from(bhs), false, RejectReason.PROTOCOL_ERROR);
+        throw new FramingError(FramingErrorKind.HEADER_DIGEST, 'header digest mismatch', copyOfBhs(view, at), false, RejectReason.PROTOCOL_ERROR);
       }
     }
-    const dataLength = bhs.readUIntBE(BhsOffset.DATA_SEGMENT_LENGTH, 3);
+    const dataLength = view.readUIntBE(at + BhsOffset.DATA_SEGMENT_LENGTH, 3);
     if (dataLength > this.maxDataSegmentLength) {
       throw new FramingError(
         FramingErrorKind.SEGMENT_TOO_LONG,
         `data segment of ${dataLength} bytes exceeds MaxRecvDataSegmentLength ${this.maxDataSegmentLength}`,
-        Buffer.from(bhs),
+        copyOfBhs(view, at),
         false,
         RejectReason.PROTOCOL_ERROR,
       );
@@ -81,22 +93,54 @@ export class PduFramer {
     const total = headerLength + hdLen + dataLength + pad + ddLen;
     if (this.buffered < total) return null;
 
-    const header = this.take(headerLength);
-    const headerBuf = header.length === 1 ? header[0]! : Buffer.concat(header);
-    const bhsOut = headerBuf.subarray(0, BHS_LENGTH);
+    const headerBuf = this.takeContiguous(headerLength);
+    const bhsOut = ahsLength > 0 ? headerBuf.subarray(0, BHS_LENGTH) : headerBuf;
     const ahs = ahsLength > 0 ? headerBuf.subarray(BHS_LENGTH) : null;
-    if (hdLen) this.take(hdLen);
-    const data = dataLength > 0 ? this.take(dataLength) : [];
+    if (hdLen) this.skip(hdLen);
+    const data = dataLength > 0 ? this.take(dataLength) : NO_DATA;
     // The digest covers the padding as sent (it should be zero, but need not be).
-    const padBytes = pad ? this.take(pad) : [];
     if (ddLen) {
+      const padBytes = pad ? this.take(pad) : NO_DATA;
       const expected = this.takeUInt32LE();
       const actual = digestOf(pad ? [...data, ...padBytes] : data);
       if (expected !== actual) {
         throw new FramingError(FramingErrorKind.DATA_DIGEST, 'data digest mismatch', Buffer.from(bhsOut), true, RejectReason.DATA_DIGEST_ERROR);
       }
+    } else if (pad) {
+      this.skip(pad);
     }
     return { bhs: bhsOut, ahs, data, dataLength };
+  }
+
+  /** Consume `n` bytes as one buffer: a slice when they sit in one chunk, else a copy. */
+  private takeContiguous(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length - this.head > n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      this.buffered -= n;
+      return out;
+    }
+    const parts = this.take(n);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** Consume `n` bytes without looking at them. */
+  private skip(n: number): void {
+    let need = n;
+    while (need > 0) {
+      const c = this.chunks[0]!;
+      const avail = c.length - this.head;
+      if (avail <= need) {
+        need -= avail;
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        this.head += need;
+        need = 0;
+      }
+    }
+    this.buffered -= n;
   }
 
   /** The next `n` bytes without consuming them (copied only when they span chunks). */

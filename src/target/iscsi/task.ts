@@ -77,7 +77,8 @@ export class Task {
   constructor(pdu: ScsiCommandPdu) {
     this.itt = pdu.itt;
     this.lun = pdu.lun;
-    this.lunField = Buffer.from(pdu.raw.bhs.subarray(8, 16));
+    // A view, not a copy: the CDB is a view of the same header already.
+    this.lunField = pdu.raw.bhs.subarray(8, 16);
     this.cmdSN = pdu.cmdSN;
     this.cdb = pdu.cdb;
     this.edtl = pdu.edtl;
