@@ -100,22 +100,24 @@ function flush(): void {
 }
 
 /**
- * Argument arrays of submitBatch, one set per batch length, reused call
- * after call: submitBatch copies what it needs before it returns. At most
- * JOB_TRANSFERS sets of a few hundred bytes.
+ * Argument and result arrays of submitBatch, one set per batch length, reused
+ * call after call: submitBatch copies what it needs before it returns, and
+ * the inline results are read before the next call. At most JOB_TRANSFERS
+ * sets of a few hundred bytes.
  */
 interface BatchArrays {
   readonly fds: Int32Array;
   readonly offsets: Float64Array;
   readonly flags: Uint8Array;
   readonly counts: Uint32Array;
+  readonly results: Float64Array;
 }
 const arraysByLength: (BatchArrays | undefined)[] = [];
 
 function arraysFor(n: number): BatchArrays {
   let a = arraysByLength[n];
   if (a === undefined) {
-    a = { fds: new Int32Array(n), offsets: new Float64Array(n), flags: new Uint8Array(n), counts: new Uint32Array(n) };
+    a = { fds: new Int32Array(n), offsets: new Float64Array(n), flags: new Uint8Array(n), counts: new Uint32Array(n), results: new Float64Array(n) };
     arraysByLength[n] = a;
   }
   return a;
@@ -123,7 +125,7 @@ function arraysFor(n: number): BatchArrays {
 
 function submitJob(all: readonly Transfer[], start: number, end: number): void {
   const n = end - start;
-  const { fds, offsets, flags, counts } = arraysFor(n);
+  const { fds, offsets, flags, counts, results } = arraysFor(n);
   const buffers: Buffer[] = [];
   // Transfers not settled yet; an entry is cleared once its transfer is.
   const job = new Array<Transfer | undefined>(n);
@@ -138,7 +140,7 @@ function submitJob(all: readonly Transfer[], start: number, end: number): void {
   }
   let inline: Float64Array | undefined;
   try {
-    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (later: Float64Array) => settle(job, later));
+    inline = blockIo.submitBatch(fds, offsets, flags, counts, buffers, (later: Float64Array) => settle(job, later), results);
   } catch (err) {
     // Argument errors (a programming mistake) fail every transfer of the job.
     for (const t of job) {

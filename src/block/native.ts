@@ -51,6 +51,7 @@ interface NativeAddon {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
+    results?: Float64Array,
     // undefined from an addon built before inline transfers (a stale native/build): nothing ran inline.
   ): Float64Array | undefined;
   fallocate(fd: number, mode: FallocateMode, offset: number, length: number): Promise<void>;
@@ -141,8 +142,10 @@ export const blockIo = {
    * user): transfer i uses the next counts[i] buffers; flags bit 0 write,
    * bit 1 fua, bit 2 memory file system, bit 3 try RWF_NOWAIT. Returns the
    * results of the transfers run inline (bytes or -errno; NaN for the
-   * others); `done` gets the others' results in the same layout, and is not
-   * called when none was left. Argument errors throw TypeError / RangeError.
+   * others), in `results` when given (reused by the caller: no allocation
+   * per call); `done` gets every result in the same layout (a new array),
+   * and is not called when none was left. Argument errors throw TypeError /
+   * RangeError.
    */
   submitBatch: (
     fds: Int32Array,
@@ -151,7 +154,8 @@ export const blockIo = {
     counts: Uint32Array,
     buffers: readonly Buffer[],
     done: (results: Float64Array) => void,
-  ): Float64Array | undefined => load().submitBatch(fds, offsets, flags, counts, buffers, done),
+    results?: Float64Array,
+  ): Float64Array | undefined => load().submitBatch(fds, offsets, flags, counts, buffers, done, results),
   /** punch: deallocate, reads zeros. zero: zeros, stays allocated. allocate: reserve space. */
   fallocate: wrapAsync((n, fd: number, mode: FallocateMode, offset: number, length: number) =>
     n.fallocate(fd, mode, offset, length)),

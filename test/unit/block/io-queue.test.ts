@@ -145,6 +145,40 @@ describe('transfers run inline', () => {
     await blockIo.close(opened.fd);
   });
 
+  it.skipIf(shm === null)("writes inline results into the caller's array, call after call, and refuses one that is too short", async () => {
+    const opened = blockIo.openFile(path.join(shm!, 'results.img'), { create: true, sizeBytes: 4 * 1024 * 1024 });
+    const results = new Float64Array(2);
+    const batch = (data: Buffer[], done: (r: Float64Array) => void = () => undefined, into: Float64Array = results): Float64Array | undefined =>
+      blockIo.submitBatch(
+        Int32Array.from(data.map(() => opened.fd)),
+        Float64Array.from(data.map((_, i) => i * 1024 * 1024)),
+        Uint8Array.from(data.map(() => 1 | IoInline.MEMORY)),
+        Uint32Array.from(data.map(() => 1)),
+        data,
+        done,
+        into,
+      );
+    expect(batch([pattern(4096, 1), pattern(512, 2)])).toBe(results);
+    expect(Array.from(results)).toEqual([4096, 512]);
+    expect(batch([pattern(1024, 3)])).toBe(results);
+    expect(results[0]).toBe(1024);
+    // A transfer left to the engine: NaN in the caller's array, its result in a new array later.
+    let later!: (r: Float64Array) => void;
+    const fromEngine = new Promise<Float64Array>((r) => (later = r));
+    batch([pattern(4096, 4), pattern(1024 * 1024, 5)], later);
+    expect(results[0]).toBe(4096);
+    expect(Number.isNaN(results[1]!)).toBe(true);
+    const rest = await fromEngine;
+    expect(rest).not.toBe(results);
+    expect(rest[1]).toBe(1024 * 1024);
+    expect(() => batch([pattern(16, 6), pattern(16, 7), pattern(16, 8)])).toThrow(RangeError);
+    expect(() => batch([pattern(16, 6)], undefined, new Float32Array(4) as unknown as Float64Array)).toThrow(TypeError);
+    const back = Buffer.alloc(4096);
+    expect(await queuedPreadv(opened.fd, [back], 0, IoInline.MEMORY)).toBe(4096);
+    expect(back.equals(pattern(4096, 4))).toBe(true);
+    await blockIo.close(opened.fd);
+  });
+
   it('on a file system with RWF_NOWAIT reads, a cached read completes inside the call; writes never do', async () => {
     const opened = blockIo.openFile(tmp.file('nowait.img'), { create: true, sizeBytes: 64 * 1024 });
     const hints = inlineHints(opened, false);
