@@ -5,9 +5,10 @@
  * At QD32 a turn answers ~15 commands; written one socket.write() per
  * header and data segment under cork, each costs a Writable request object,
  * a buffered entry and an iovec (30 or more per writev). Here runs of small
- * buffers (headers, digests, pads, data segments up to COPY_MAX_BYTES) are
+ * buffers (headers, digests, pads, sense data: up to COPY_MAX_BYTES) are
  * copied into one buffer, so the turn's write-response headers go out as
- * one write; larger buffers are written as they are, between the runs.
+ * one write; larger buffers are written as they are, between the runs. A
+ * small turn (a QD1 command's answer) is copied whole into one buffer.
  *
  * A PDU's onSent runs once the socket no longer needs its data: at once when
  * every buffer it gave was copied, else from the write callback of the last
@@ -15,8 +16,15 @@
  * run in order). No socket here: the connection supplies the writer.
  */
 
-/** Buffers up to this size are copied into the turn's runs. */
-const COPY_MAX_BYTES = 4096;
+/** Buffers up to this size are copied into the turn's runs (headers, digests, pads, sense data). */
+const COPY_MAX_BYTES = 1024;
+/**
+ * A turn with no more than this in all is written as one copied buffer,
+ * data included: a QD1 READ's header and 4 KiB go out in one write. Above
+ * it data segments go by reference: copying a QD32 turn of 4 KiB reads
+ * (~60 KiB) cost more than the writes it saved.
+ */
+const SMALL_TURN_BYTES = 16 * 1024;
 /** A copied run is cut at this size. */
 const RUN_MAX_BYTES = 256 * 1024;
 
@@ -72,6 +80,9 @@ export class OutputBatch {
     }
     this.chunks = [];
     this.callbacks = [];
+    let total = 0;
+    for (let i = 0; i < chunks.length; i++) total += chunks[i]!.length;
+    const copyMax = total <= SMALL_TURN_BYTES ? SMALL_TURN_BYTES : COPY_MAX_BYTES;
     // Plan the writes: each out[] entry is a copied run or a buffer by reference.
     const out: Buffer[] = [];
     /** For each chunk index, the out[] index of the last by-reference write at or before it (-1: none). */
@@ -79,7 +90,7 @@ export class OutputBatch {
     let lastRef = -1;
     for (let i = 0; i < chunks.length; ) {
       const c = chunks[i]!;
-      if (c.length > COPY_MAX_BYTES) {
+      if (c.length > copyMax) {
         out.push(c);
         lastRef = out.length - 1;
         refBefore[i] = lastRef;
@@ -88,7 +99,7 @@ export class OutputBatch {
       }
       let end = i;
       let bytes = 0;
-      while (end < chunks.length && chunks[end]!.length <= COPY_MAX_BYTES && bytes + chunks[end]!.length <= RUN_MAX_BYTES) {
+      while (end < chunks.length && chunks[end]!.length <= copyMax && bytes + chunks[end]!.length <= RUN_MAX_BYTES) {
         bytes += chunks[end]!.length;
         refBefore[end] = lastRef;
         end++;

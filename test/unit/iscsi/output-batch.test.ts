@@ -51,11 +51,11 @@ describe('OutputBatch', () => {
     batch.push(large);
     batch.onSent(() => sent.push('large'));
     batch.push(bytes(48, 2));
-    batch.push(bytes(4096, 3));
+    batch.push(bytes(1024, 3));
     batch.onSent(() => sent.push('after'));
     const w = recordingWriter();
     batch.flush(w);
-    expect(w.writes.map((b) => b.length)).toEqual([48, 64 * 1024, 48 + 4096]);
+    expect(w.writes.map((b) => b.length)).toEqual([48, 64 * 1024, 48 + 1024]);
     expect(w.writes[1]).toBe(large);
     expect(w.corks).toBe(1);
     expect(w.uncorks).toBe(1);
@@ -82,11 +82,34 @@ describe('OutputBatch', () => {
 
   it('cuts copied runs at 256 KiB', () => {
     const batch = new OutputBatch();
-    for (let i = 0; i < 100; i++) batch.push(bytes(4096, i));
+    for (let i = 0; i < 600; i++) batch.push(bytes(512, i));
     const w = recordingWriter();
     batch.flush(w);
-    expect(w.writes.map((b) => b.length)).toEqual([64 * 4096, 36 * 4096]);
-    expect(Buffer.concat(w.writes).equals(Buffer.concat(Array.from({ length: 100 }, (_, i) => bytes(4096, i))))).toBe(true);
+    expect(w.writes.map((b) => b.length)).toEqual([512 * 512, 88 * 512]);
+    expect(Buffer.concat(w.writes).equals(Buffer.concat(Array.from({ length: 600 }, (_, i) => bytes(512, i))))).toBe(true);
+  });
+
+  it("copies a small turn whole, 4 KiB data included, but passes a busy turn's data segments by reference", () => {
+    const qd1 = new OutputBatch();
+    const sent: string[] = [];
+    qd1.push(bytes(48, 1));
+    qd1.push(bytes(4096, 2));
+    qd1.onSent(() => sent.push('qd1'));
+    const w1 = recordingWriter();
+    qd1.flush(w1);
+    expect(w1.writes.map((b) => b.length)).toEqual([48 + 4096]);
+    expect(sent).toEqual(['qd1']);
+
+    const busy = new OutputBatch();
+    const data = Array.from({ length: 8 }, (_, i) => bytes(4096, 10 + i));
+    for (const d of data) {
+      busy.push(bytes(48, 0));
+      busy.push(d);
+    }
+    const w2 = recordingWriter();
+    busy.flush(w2);
+    expect(w2.writes.map((b) => b.length)).toEqual(data.flatMap(() => [48, 4096]));
+    data.forEach((d, i) => expect(w2.writes[2 * i + 1]).toBe(d));
   });
 
   it('discards without writing and still releases every PDU', () => {
