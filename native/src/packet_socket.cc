@@ -119,9 +119,14 @@ Status OpenTap(const std::string& name, int* fd) {
   FillName(name, &req);
   req.ifr_flags = IFF_TAP | IFF_NO_PI;
   if (::ioctl(tun.get(), TUNSETIFF, &req) < 0) return Fail("ioctl(TUNSETIFF)");
-  // At exit the kernel releases a process's files last descriptor first: the
-  // highest free one lets the device (and the local routes through it) go
-  // before any connection's FIN tells an initiator to reconnect.
+  // At exit close_files() drops the descriptors in ascending order, but the
+  // final release of each file is deferred (task work) and the queued works
+  // run last-queued first, so the highest descriptor's file is released
+  // first: the device, and the local routes through it, go before any
+  // connection's FIN tells an initiator to reconnect. That ordering is kernel
+  // internals (Linux 5.x-6.x), not a promise: a kernel that releases in
+  // another order only narrows the margin, the guard still removes the
+  // addresses (anchor.ts).
   rlimit limit;
   int want = kHighFdCeiling;
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < static_cast<rlim_t>(want)) {

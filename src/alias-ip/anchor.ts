@@ -101,7 +101,8 @@ export class TapLocalAnchor implements LocalAnchorPort {
     try {
       await this.run(['link', 'set', 'dev', this.name, 'up']);
     } catch (err) {
-      closeSync(fd);
+      // close() may have run meanwhile and closed it already: the number may be another file's by now.
+      if (this.fd === fd) closeSync(fd);
       this.fd = null;
       throw new AliasIpError('EANCHOR', `cannot bring the anchor device ${this.name} up: ${(err as Error).message}`, { cause: err });
     }

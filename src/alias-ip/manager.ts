@@ -323,9 +323,28 @@ export class AliasIpManager {
     }
   }
 
-  /** Deletes the address, and first its anchored local route (else the kernel would go on delivering to it). */
+  /**
+   * Deletes the address, and first its anchored local route (else the kernel
+   * would go on delivering to it). A route that will not go does not keep the
+   * address: it is deleted anyway (fencing must not wait on a route), and the
+   * route deletion is tried once more after it, failing the call if it stays.
+   */
   private async deleteIfPresent(alias: Alias): Promise<boolean> {
-    await this.anchorPort?.unanchor(alias);
+    const unanchored = await this.anchorPort?.unanchor(alias).then(
+      () => true,
+      (err: unknown) => {
+        this.logger.warn({ address: alias.address, err: (err as Error).message }, 'cannot remove the anchored local route; deleting the address first');
+        return false;
+      },
+    );
+    try {
+      return await this.deleteAddress(alias);
+    } finally {
+      if (unanchored === false) await this.anchorPort!.unanchor(alias);
+    }
+  }
+
+  private async deleteAddress(alias: Alias): Promise<boolean> {
     const { here } = await this.locate(alias);
     if (!here) return false;
     try {

@@ -293,19 +293,21 @@ export class MirrorNode extends EventEmitter<MirrorNodeEvents> {
   /**
    * The caller knows the peer is gone (the node's liveness, from evidence the
    * channel does not have: the peer's front-end heartbeat silent too, or its
-   * guard's notice that the process died). With no link up, every volume
-   * leaves its session now, as it would after degradeAfterMs without a link:
-   * a primary writes alone sooner, and a secondary may be promoted without
-   * waiting for the peer's last hello to go stale. Returns whether it acted
-   * (false while a link is up: the channel knows better).
+   * guard's notice that the process died). With no link up, every secondary
+   * volume leaves its session now instead of after degradeAfterMs, so it can
+   * be promoted without waiting for the peer's last hello to go stale.
+   * Primaries keep their degradeAfterMs wait: it is what lets the node record
+   * the peer's copy as outdated on the witness before the first write is
+   * acknowledged without the peer. The suspend timer stays armed as the
+   * backstop for a handshake that completes after this call. Returns how many
+   * volumes left (0 while a link is up: the channel knows better).
    */
-  peerGone(reason: string): boolean {
-    if (this.channel.state === ChannelState.UP || this.channel.state === ChannelState.CLOSED) return false;
-    if (this.suspendTimer) clearTimeout(this.suspendTimer);
-    this.suspendTimer = null;
-    this.log.warn({ reason }, 'peer gone: volumes leave their sessions now');
-    for (const v of this.volumes.values()) v.peerLost(reason);
-    return true;
+  peerGone(reason: string): number {
+    if (this.channel.state === ChannelState.UP || this.channel.state === ChannelState.CLOSED) return 0;
+    const secondaries = [...this.volumes.values()].filter((v) => v.role === 'secondary');
+    if (secondaries.length > 0) this.log.warn({ reason, volumes: secondaries.length }, 'peer gone: secondary volumes leave their sessions now');
+    for (const v of secondaries) v.peerLost(reason);
+    return secondaries.length;
   }
 
   /** Closes every volume (flushed, metadata clean when nothing was in flight), then the channel. Idempotent. */

@@ -50,6 +50,14 @@ export interface LeasePort {
    * (the peer wrote without it). Rejects when the witness cannot be asked.
    */
   outdatedHere(rg: string): Promise<boolean>;
+  /**
+   * Just before a takeover starts the group: when this node's copies of it
+   * are not in sync with the peer's (it is about to acknowledge writes the
+   * peer will not have), record the peer's copy as outdated, so that the
+   * peer, returning while this node is down, does not serve a copy that
+   * lacks them. Rejects when the witness cannot be asked.
+   */
+  markPeerOutdatedIfAlone?(rg: string): Promise<void>;
 }
 
 export interface PeerPort {
@@ -225,6 +233,13 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
         }
         this.refusals.delete(rg);
       }
+      try {
+        await this.o.lease.markPeerOutdatedIfAlone?.(rg);
+      } catch (err) {
+        this.o.log?.error({ rg, err }, `not serving ${rg}: cannot record the peer's copy as outdated on the witness before writing without it`);
+        await this.o.lease.release(rg).catch(() => undefined);
+        return;
+      }
     }
     const t0 = performance.now();
     try {
@@ -288,8 +303,8 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
           // serving it here again could make two servers. Let go of it; the start rule decides when
           // this node may serve it again (not while the peer's copy serves), or an operator forces it.
           this.o.log?.error({ rg, err }, `the peer did not answer the move of ${rg}; not serving it here again without a witness to settle who does`);
-          await group.handedOver();
           this.pendingStart.set(rg, { reason: 'unanswered move', rule: '' });
+          await group.handedOver().catch((e: unknown) => this.o.log?.error({ rg, err: e }, `cannot let go of ${rg}'s alias IPs`));
           throw err;
         }
         // The peer could not take it: serve it here again rather than leave it down.

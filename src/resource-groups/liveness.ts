@@ -60,6 +60,14 @@ export interface LivenessTimings {
   readonly closedSilentMs?: number;
   /** The "closed" rule: how long before the last thing heard on the other paths the closing may be. Default closedSilentMs / 2. */
   readonly closedSkewMs?: number;
+  /**
+   * Whether the notice rule applies (default true). A notice is the same
+   * bytes every time a node dies, so a recorded one can be replayed: only
+   * where a takeover still needs the lease the dead node's guard released
+   * (witness mode) may it make the peer dead; the risky no-witness mode
+   * takes over on 'dead' alone and must not trust it.
+   */
+  readonly noticeRule?: boolean;
 }
 
 /** Defaults: the front-end heartbeat every 200 ms, dead after 900 ms of silence on every path. */
@@ -71,7 +79,7 @@ export function peerState(paths: readonly LivenessPath[], now: number, t: Livene
   if (paths.some((p) => p.saidBye()) && paths.every((p) => p.saidBye() || counted(p) >= t.suspectAfterMs)) return 'shutdown';
   // A connection the peer closed is no sign of life since (with the "closed" rule on): only the other paths vouch.
   const vouching = t.closedSilentMs === undefined ? paths : paths.filter((p) => (p.closedByPeerAt?.() ?? null) === null);
-  if (noticedDead(paths, now, t, since)) return 'dead';
+  if (t.noticeRule !== false && noticedDead(paths, now, t, since)) return 'dead';
   if (vouching.length > 0 && Math.min(...vouching.map((p) => now - p.heardAt())) < t.suspectAfterMs) return 'alive';
   if (paths.length >= 2 && Math.min(...paths.map(counted)) >= t.deadMs) return 'dead';
   if (paths.length >= 2 && closedByPeer(paths, t, since, counted)) return 'dead';

@@ -166,6 +166,7 @@ export class NodeGroups {
       // A dead peer process closes every replication link at once: dead after two silent heartbeat intervals, not deadMs (liveness.ts).
       closedSilentMs: 2 * hb.intervalMs,
       closedSkewMs: hb.intervalMs,
+      noticeRule: o.witness.mode === 'witness',
       pollMs: Math.max(10, Math.floor(hb.intervalMs / 4)),
     });
     // Before the controller subscribes: a takeover that follows promotes volumes that already left the dead peer's session.
@@ -491,6 +492,13 @@ export class NodeGroups {
         }
       },
       outdatedHere: async (rg) => (await withTimeout(witness.outdated(rg), 500)) === nodeId,
+      markPeerOutdatedIfAlone: async (rg) => {
+        if (this.groupInSync(rg)) return;
+        const peer = this.o.config.peer.nodeId;
+        await withTimeout(witness.markOutdated(rg, peer), 500);
+        this.outdatedRecorded.set(rg, 'peer');
+        this.o.log.info({ rg, outdated: peer }, `${rg}: the peer's copy is recorded outdated on the witness before the takeover`);
+      },
       view: async (rg) => {
         const st = keeper.status(rg);
         if (st?.state === 'held' && keeper.canServe(rg)) return { lease: 'ours', witness: st.failures === 0 ? 'reachable' : 'unreachable' };

@@ -42,8 +42,13 @@ async function main(): Promise<number> {
   try {
     if (outcome.released) return 0;
     const duties = state.duties();
-    await witness?.ready(1_000).catch(() => undefined);
-    await releaseLeases(duties, witness, log);
+    if (outcome.failed.length > 0) {
+      // An address still configured here would still answer ARP: the peer must not take it over before the lease runs out.
+      log.warn({ leases: duties.leases }, 'guard: some alias addresses could not be removed; leaving the leases to run out');
+    } else if (duties.leases.length > 0) {
+      await witness?.ready(1_000).catch(() => undefined);
+      await releaseLeases(duties, witness, log);
+    }
     await sendDeathNotice(duties.notice, log);
     return outcome.failed.length > 0 ? 1 : 0;
   } finally {

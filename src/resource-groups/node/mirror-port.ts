@@ -40,8 +40,8 @@ export interface MirrorNodePort {
   readonly peerState: unknown;
   /** Monotonic ms when the peer closed every replication link (FIN/reset: its process died); null otherwise. */
   peerClosedAllAt?(): number | null;
-  /** The node's liveness says the peer is gone: with no link up, volumes leave their sessions now (MirrorNode.peerGone). */
-  peerGone?(reason: string): boolean;
+  /** The node's liveness says the peer is gone: with no link up, secondary volumes leave their sessions now (MirrorNode.peerGone). */
+  peerGone?(reason: string): number;
   /** Counters of the replication links (passed through to status). */
   channelStats?(): unknown;
   /** The replication protocol versions offered, and the one the links run (null: none up). */

@@ -49,6 +49,14 @@ class FakeLease implements LeasePort {
     if (this.witness === 'unreachable') throw new Error('witness unreachable');
     return this.outdated;
   }
+  /** Set to make recording the peer's copy outdated fail (the witness went away after the acquire). */
+  markFails = false;
+  /** Each takeover's "peer outdated" record, before the group starts. */
+  marks: string[] = [];
+  async markPeerOutdatedIfAlone(rg: string): Promise<void> {
+    this.marks.push(`mark peer outdated ${rg}`);
+    if (this.markFails) throw new Error('witness unreachable');
+  }
 }
 
 function setup(mode: WitnessMode, preferredNode: string) {
@@ -90,6 +98,21 @@ describe('ResourceGroupController', () => {
     await c.evaluate('rg1');
     expect(group.state).toBe('serving');
     expect(lease.lease).toBe('ours');
+  });
+
+  it('witness mode: a takeover records the peer\'s copy outdated before the group starts; if that cannot be recorded it does not serve and lets the lease go', async () => {
+    const { c, peer, lease, group } = setup('witness', 'node-a');
+    lease.markFails = true;
+    peer.set('dead');
+    await c.evaluate('rg1');
+    expect(group.state).toBe('stopped');
+    expect(lease.log).toEqual(['acquire rg1', 'release rg1']);
+    expect(lease.marks).toEqual(['mark peer outdated rg1']);
+    lease.markFails = false;
+    await c.evaluate('rg1');
+    expect(group.state).toBe('serving');
+    expect(lease.log.slice(2)).toEqual(['acquire rg1']);
+    expect(lease.marks).toEqual(['mark peer outdated rg1', 'mark peer outdated rg1']);
   });
 
   it('witness mode: waiting out a dead peer\'s lease, the standby asks again when the witness says it runs out, not at the next tick', async () => {

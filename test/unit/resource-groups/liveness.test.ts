@@ -212,6 +212,11 @@ describe("peerState: the notice rule (the peer's guard says its process died)", 
     expect(peerState(paths, now, timings)).toBe(expected);
   });
 
+  it('is off where a takeover would not need the lease (noticeRule false): a replayed notice then proves nothing', () => {
+    expect(peerState([links(985, 985), noticed(990, 995)], now, { ...t, noticeRule: false })).toBe('alive');
+    expect(peerState([links(50, null), noticed(60, 995)], now, { ...t, noticeRule: false })).toBe('dead'); // deadMs of silence, as before
+  });
+
   it('counts no notice from before the watch started', () => {
     expect(peerState([links(985, 985), noticed(990, 995)], now, t, 996)).toBe('alive');
   });

@@ -161,12 +161,12 @@ describe('crashes', () => {
 });
 
 describe('peer gone (the node layer knows the peer died)', () => {
-  it('a secondary whose links all dropped is refused promotion while the peer may be primary; after peerGone it promotes at once and writes alone', async () => {
+  it('a secondary whose links all dropped is refused promotion while the peer may be primary; after peerGone it promotes at once and writes alone, while a primary is left to its degradeAfterMs wait', async () => {
     // degradeAfterMs and unavailableAfterMs far beyond the test: only peerGone can end the session.
     pair = await nodePair({ tunables: { degradeAfterMs: 60_000, unavailableAfterMs: 60_000, deadMs: 60_000 } });
     const { pri, sec, secPath } = await connectedVolume(pair);
     await randomWrites(pri, 20, 11);
-    expect(pair.b.peerGone('links are up')).toBe(false);
+    expect(pair.b.peerGone('links are up')).toBe(0);
     expect(sec.status().replication).toBe('in-sync');
 
     pair.partition();
@@ -175,7 +175,10 @@ describe('peer gone (the node layer knows the peer died)', () => {
     expect(sec.role).toBe('secondary');
 
     const before = sec.status().generations.current;
-    expect(pair.b.peerGone('the peer died (test)')).toBe(true);
+    // The primary's side keeps waiting degradeAfterMs (its writes are held, not acknowledged alone).
+    expect(pair.a.peerGone('the peer died (test)')).toBe(0);
+    expect(pri.status().replication).toBe('in-sync');
+    expect(pair.b.peerGone('the peer died (test)')).toBe(1);
     await sec.promote();
     expect(sec.role).toBe('primary');
     // Promoted alone: a new generation, so the old primary's copy is recognised as behind when it returns.
