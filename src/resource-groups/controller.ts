@@ -204,7 +204,13 @@ export class ResourceGroupController extends EventEmitter<ControllerEvents> {
     this.pendingStart.delete(rg);
     // At node start the witness connection may still be coming up: wait a little for the lease.
     const waitMs = pending.reason === 'node start' ? (this.o.startLeaseWaitMs ?? 10_000) : 0;
-    if (d.action === 'start') await this.takeOver(rg, `${pending.reason}, ${d.rule}`, waitMs);
+    if (d.action !== 'start') return;
+    await this.takeOver(rg, `${pending.reason}, ${d.rule}`, waitMs);
+    // Not started (no lease, the witness did not answer in time, or it records our copy as outdated) while the
+    // peer is alive: the decision table would only wait, so the start table is asked again next time. With the
+    // peer gone, the failover table goes on trying.
+    const started = (group.state as string) === 'serving';
+    if (!started && this.o.peer.state === 'alive' && !this.closed && !this.pendingStart.has(rg)) this.pendingStart.set(rg, { reason: pending.reason, rule: '' });
   }
 
   private async takeOver(rg: string, why: string, waitMs = 0): Promise<void> {

@@ -305,6 +305,19 @@ describe('ResourceGroupController', () => {
       expect(group.state).toBe('serving');
     });
 
+    it('witness, peer alive: a start the witness could not vouch for (outdated check unanswered) is tried again, not left stopped', async () => {
+      const { c, group, data, lease } = setup('witness', 'node-b');
+      data.standing = 'current';
+      lease.witness = 'unreachable';
+      lease.acquire = async (rg: string) => void lease.log.push(`acquire ${rg}`); // granted; the outdated check then fails
+      await c.start();
+      expect(group.state).toBe('stopped');
+      expect(c.hasPendingStart()).toBe(true);
+      lease.witness = 'reachable';
+      await c.evaluate('rg1');
+      expect(group.state).toBe('serving');
+    });
+
     it('witness: a refused lease leaves the group to the failover table', async () => {
       const { c, peer, group, data, lease } = setup('witness', 'node-b');
       data.standing = 'unknown';
