@@ -36,6 +36,9 @@ import { lunUrl, type TwinsanNode } from './node';
 import { PAIR_RPC_TOPIC, callPeer, servePairRpc, type PeerSnapshot } from './pair-rpc';
 import { CONTROL_SINCE_VERSION } from '../../mirror';
 
+
+/** How long a volume create waits for its owner to serve it before answering with what there is. */
+const CREATE_SERVED_WAIT_MS = 5_000;
 export interface PairControlOptions {
   /** This node's API base URL as the peer reaches it (from api.listen); null without an API. */
   readonly apiUrl: string | null;
@@ -321,7 +324,14 @@ export class NodePairControl implements PairControl {
       access: { allowedInitiators: null, chap: null, mutualChap: null },
     };
     await this.change({ kind: 'volume-create', volume });
-    return this.volume(req.name);
+    // The owner opens and serves the new volume right after it applies the change; answer once it does (bounded),
+    // so the reply names the node serving it and its URL, not an owner still starting.
+    const deadline = Date.now() + CREATE_SERVED_WAIT_MS;
+    for (;;) {
+      const info = await this.volume(req.name);
+      if (info.owner !== null || Date.now() >= deadline) return info;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async updateVolume(name: string, req: UpdateVolumeRequest): Promise<VolumeInfo> {
