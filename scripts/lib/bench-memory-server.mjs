@@ -19,6 +19,10 @@ const { FileBackingStore } = require(path.join(dist, 'block'));
 const { IscsiServer } = require(path.join(dist, 'target', 'iscsi'));
 const { LogicalUnit, ScsiTargetDevice } = require(path.join(dist, 'target', 'scsi'));
 const { createLogger } = require(path.join(dist, 'cli', 'logger'));
+const { tuneRuntimeForDataPath } = require(path.join(dist, 'cli', 'runtime-tuning'));
+
+// The V8 settings `twinsan target` runs with (src/cli/runtime-tuning.ts).
+tuneRuntimeForDataPath();
 
 const { values: opts } = parseArgs({
   options: {

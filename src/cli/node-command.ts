@@ -32,6 +32,7 @@ async function startApi(config: NodeConfig, node: TwinsanNode, log: Logger): Pro
   }
 }
 import { createLogger } from './logger';
+import { tuneRuntimeForDataPath } from './runtime-tuning';
 import { CliIo, processIo } from './output';
 
 export interface NodeCommandOptions {
@@ -71,6 +72,7 @@ export function nodeCommand(io: CliIo = processIo()): Command {
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
+  tuneRuntimeForDataPath();
   const config = applyEnvOverrides(await loadNodeConfig(opts.config), process.env);
   const log = createLogger(opts.logLevel ?? process.env['TWINSAN_LOG_LEVEL'] ?? config.log.level, { node: config.nodeId });
   const node = new TwinsanNode(config, { log, createMirror: createMirrorNode, inSync: mirrorInSync, dataStanding: mirrorDataStanding });

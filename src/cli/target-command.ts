@@ -9,6 +9,7 @@ import { FileBackingStore } from '../block';
 import { IscsiServer } from '../target/iscsi';
 import { FileReservationStore, LogicalUnit, ScsiTargetDevice } from '../target/scsi';
 import { createLogger } from './logger';
+import { tuneRuntimeForDataPath } from './runtime-tuning';
 import { parseBlockSize, parseCredentials, parseIqn, parseListen, parsePhysicalBlockSize, parseSize } from './parse';
 
 export interface TargetCommandOptions {
@@ -70,6 +71,7 @@ export function targetCommand(): Command {
 }
 
 export async function runTarget(opts: TargetCommandOptions): Promise<void> {
+  tuneRuntimeForDataPath();
   const log = createLogger(opts.logLevel, { component: 'target' });
   if (opts.mutualChap && !opts.chap) throw new Error('--mutual-chap needs --chap');
   const store = await FileBackingStore.open(opts.backing, {
