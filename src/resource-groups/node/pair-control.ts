@@ -8,6 +8,7 @@
  * goes over pair-rpc.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ClusterDocument, ClusterResourceGroup, ClusterVolume } from '../cluster';
 import {
   ControlError,
@@ -36,9 +37,9 @@ import { lunUrl, type TwinsanNode } from './node';
 import { PAIR_RPC_TOPIC, callPeer, servePairRpc, type PeerSnapshot } from './pair-rpc';
 import { CONTROL_SINCE_VERSION } from '../../mirror';
 
-
 /** How long a volume create waits for its owner to serve it before answering with what there is. */
 const CREATE_SERVED_WAIT_MS = 5_000;
+
 export interface PairControlOptions {
   /** This node's API base URL as the peer reaches it (from api.listen); null without an API. */
   readonly apiUrl: string | null;
@@ -330,7 +331,7 @@ export class NodePairControl implements PairControl {
     for (;;) {
       const info = await this.volume(req.name);
       if (info.owner !== null || Date.now() >= deadline) return info;
-      await new Promise((r) => setTimeout(r, 50));
+      await delay(50);
     }
   }
 
