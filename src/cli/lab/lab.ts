@@ -271,6 +271,25 @@ async function checkNodeConfig(config: Record<string, unknown>, file: string): P
   }
 }
 
+/** What this process started with startDetached and has not reaped yet, by pid. */
+const ownChildren = new Map<number, { running(): boolean; exited: Promise<void> }>();
+
+/**
+ * Waits (at most `ms`) until the children among `pids` that this process started have been reaped. A
+ * killed child is gone from its namespace at once but stays a zombie until its parent waits for it; if
+ * this process ended first, the zombie would pass to init, and not every init reaps orphans.
+ */
+async function reapOwnChildren(pids: readonly number[], ms: number): Promise<void> {
+  const pending = pids.flatMap((pid) => {
+    const child = ownChildren.get(pid);
+    return child ? [child.exited] : [];
+  });
+  if (pending.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(pending), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** A process started by startDetached. */
 export interface DetachedProcess {
   readonly pid: number;
@@ -290,7 +309,11 @@ export function startDetached(netns: string, cmd: string, args: readonly string[
     child.once('error', () => undefined); // reported through the missing pid below, or running() turning false
     if (child.pid === undefined) throw new Error(`cannot start ${cmd} in ${netns}`);
     child.unref();
-    return { pid: child.pid, running: () => child.exitCode === null && child.signalCode === null };
+    const running = (): boolean => child.exitCode === null && child.signalCode === null;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    ownChildren.set(child.pid, { running, exited });
+    void exited.then(() => ownChildren.delete(child.pid!));
+    return { pid: child.pid, running };
   } finally {
     closeSync(fd);
   }
@@ -382,12 +405,14 @@ export async function labDown(dirArg: string, o: DownOptions = {}): Promise<bool
     }
     return left;
   };
-  for (const pid of await inside()) killQuietly(pid, 'SIGTERM');
+  const initial = await inside();
+  for (const pid of initial) killQuietly(pid, 'SIGTERM');
   const stubborn = await waitEmpty(o.graceMs ?? 3000);
   for (const pid of stubborn) killQuietly(pid, 'SIGKILL');
   // SIGKILL is delivered asynchronously: the processes are gone once no namespace lists them.
   const left = await waitEmpty(5000);
   if (left.length > 0) log(`processes ${left.join(', ')} did not die on SIGKILL`);
+  await reapOwnChildren(initial, 5000);
   for (const name of [...namespaces].reverse()) {
     await deleteNamespace(name);
     log(`deleted namespace ${name}`);

@@ -12,6 +12,7 @@
  * `keepAfterExit` and outlive the CLI until `twinsan lab down`.
  */
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 /** iproute2 accepts any file name; the lab keeps to a portable subset. */
@@ -218,12 +219,28 @@ function deleteNamespaceSync(name: string): void {
   spawnSync('ip', ['netns', 'del', name], { env: labEnv() });
 }
 
+/**
+ * Whether `pid` is a running process. A zombie (exited, not yet reaped by its parent) counts as gone:
+ * it holds nothing but its process-table entry, and where init does not reap orphans (some container
+ * and micro-VM inits) an orphaned zombie stays forever.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return processState(pid) !== 'Z';
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, D, Z, ...), or null when it cannot be read. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null;
   }
 }
 

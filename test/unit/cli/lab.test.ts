@@ -2,14 +2,18 @@
  * The lab's plan and files without root: the node configs the lab writes
  * are ones the node accepts and pair up, every address is in 198.18.0.0/15,
  * prefixes are checked, and lab-state.json cannot make `lab down` remove
- * anything outside the lab directory.
+ * anything outside the lab directory. processAlive tells a zombie from a
+ * running process.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FRONT_ADDRESSES, GROUPS, LAB_NODE_IDS, REPLICATION_LINKS, STATE_FILE, checkPrefix, namespacesOf, readState } from '../../../src/cli/lab';
 import { labNodeConfig } from '../../../src/cli/lab/node-config';
+import { processAlive } from '../../../src/cli/lab/netns';
 import { parseNodeConfig } from '../../../src/resource-groups';
 
 let dir = '';
@@ -88,5 +92,30 @@ describe('lab-state.json', () => {
     const state = { prefix: 'tw', dirCreated: false, namespaces: ['tw-sw', 'tw-a'], files: ['node-a.json', 'node-a'] };
     await writeFile(path.join(labDir, STATE_FILE), JSON.stringify(state));
     expect(await readState(labDir)).toEqual(state);
+  });
+});
+
+describe('processAlive', () => {
+  it('counts a running process as alive and a zombie (exited, unreaped) or a missing pid as gone', async () => {
+    // sh starts a short sleep in the background and execs into a long one, which never reaps it: once the
+    // short sleep ends (after the exec, so sh cannot have reaped it), it stays a zombie.
+    const child = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number((await once(child.stdout!, 'data'))[0].toString().trim());
+      expect(Number.isInteger(zombie) && zombie > 1).toBe(true);
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'Z'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const stat = await readFile(`/proc/${zombie}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      }
+      expect(state).toBe('Z');
+      expect(processAlive(zombie)).toBe(false);
+      expect(processAlive(child.pid!)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    expect(processAlive(child.pid!)).toBe(false);
   });
 });
