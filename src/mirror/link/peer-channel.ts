@@ -20,7 +20,9 @@
  * already answered gets the recorded reply again, so no handler runs
  * twice for one seq. Each message carries the sender's ack floor (its
  * lowest unanswered seq) so the receiver forgets what cannot come again.
- * Replies go back on the connection the latest copy came on.
+ * Replies go back on the connection the latest copy came on (a copy read
+ * late from a replaced connection does not count), or on any open one when
+ * that connection is no longer open.
  *
  * Unavailability. With no link up the channel is `suspended` and requests
  * wait; after `unavailableAfterMs` without a link (from connect(), or from
@@ -723,11 +725,13 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
         return;
       case 'pending':
         this.counters.duplicateRequests++;
-        this.replay.redirect(seq, conn);
+        // A late copy read from a replaced connection (draining: it sends nothing) must not take the reply
+        // away from the open connection a newer copy came on.
+        if (conn.isOpen) this.replay.redirect(seq, conn);
         return;
       case 'done':
         this.counters.duplicateRequests++;
-        conn.writeFrame(seen.reply);
+        this.sendReply(conn, seen.reply);
         return;
       case 'new':
         break;
@@ -747,8 +751,18 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
       reply = encodeFrame({ replyTo: seq, ack: { ok: false, code: 'EIO', message: `reply not encodable: ${(err as Error).message}` } });
     }
     const via = this.replay.complete(seq, reply);
-    // Sent where the latest copy came from; if that connection failed, the requester sends a copy again.
-    if (via && via.isOpen && this.currentState !== ChannelState.CLOSED) via.writeFrame(reply);
+    if (via) this.sendReply(via, reply);
+  }
+
+  /**
+   * Sends a reply where the latest copy of its request came from, or, when that connection is no longer
+   * open (replaced or failed), on any open one: the requester matches replies by seq whatever link they
+   * come on, and it resends only when its own connection fails, which may not be this one.
+   */
+  private sendReply(via: LinkConnection, reply: Buffer[]): void {
+    if (this.currentState === ChannelState.CLOSED) return;
+    const conn = via.isOpen ? via : this.pickConnection();
+    conn?.writeFrame(reply);
   }
 
   private onOneWay(env: Envelope, frame: DecodedFrame): void {

@@ -129,8 +129,9 @@ export class RawPeer {
     socket.on('error', () => undefined);
   }
 
-  static async dial(addr: LinkAddress, cfg: Partial<HandshakeConfig> = {}, answerHeartbeats = true): Promise<RawPeer> {
-    const socket = net.connect({ host: addr.host, port: addr.port });
+  /** `allowHalfOpen`: the peer's FIN does not end our side, so frames can still be written after it (as a peer that wrote before it saw the FIN). */
+  static async dial(addr: LinkAddress, cfg: Partial<HandshakeConfig> = {}, answerHeartbeats = true, allowHalfOpen = false): Promise<RawPeer> {
+    const socket = net.connect({ host: addr.host, port: addr.port, allowHalfOpen });
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);

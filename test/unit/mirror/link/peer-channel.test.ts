@@ -20,7 +20,7 @@ import {
   endedByPeer,
 } from '../../../../src/mirror/link';
 import { Complete, PROTOCOL_VERSION, Write, encodeFrame } from '../../../../src/mirror/protocol';
-import { RawPeer, allLinksUp, channelPair, newChannel, newerEnvelopeType, nextEvent, sleep, waitFor } from './helpers';
+import { LOOPBACK, RawPeer, allLinksUp, channelPair, newChannel, newerEnvelopeType, nextEvent, sleep, waitFor } from './helpers';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -415,6 +415,36 @@ describe('PeerChannel against a hand-written peer', () => {
     peer.send({ seq: 7, expectsReply: true, ackFloor: 9, flush: { volumeId: 'v' } });
     await waitFor(() => a.stats().duplicateRequests === 3, 2_000, 'the stale copy counted');
     expect(calls).toBe(2);
+  });
+
+  it('answers a request whose last copy came on a replaced (draining) connection on the connection that is current', async () => {
+    // Seen at node start: the requester resent a request on its new connection, and the copy it had sent
+    // earlier on the connection being replaced was read after it. The reply followed that late copy onto the
+    // draining connection, which sends nothing, and the requester, whose connection was fine, waited forever.
+    const { a, addr } = await acceptorAlone();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    a.handle('flush', async () => {
+      calls++;
+      await gate;
+      return { ack: { ok: true, message: `call ${calls}` } };
+    });
+    const first = track(await RawPeer.dial(addr, {}, true, true));
+    await waitFor(() => a.state === 'up', 2_000, 'the channel up');
+    first.send({ seq: 7, expectsReply: true, ackFloor: 7, flush: { volumeId: 'v' } });
+    await waitFor(() => calls === 1, 2_000, 'the handler running');
+    // The same peer dials the link again: its newer connection replaces the first, which drains.
+    const second = track(await RawPeer.dial(addr));
+    await waitFor(() => a.link(0).connection?.remoteAddress === `${LOOPBACK}:${second.socket.localPort}`, 2_000, 'the second connection current');
+    second.send({ seq: 7, expectsReply: true, ackFloor: 7, flush: { volumeId: 'v' } });
+    await waitFor(() => a.stats().duplicateRequests === 1, 2_000, 'the copy on the current connection seen');
+    first.send({ seq: 7, expectsReply: true, ackFloor: 7, flush: { volumeId: 'v' } }); // late, on the draining one
+    await waitFor(() => a.stats().duplicateRequests === 2, 2_000, 'the late copy on the draining connection seen');
+    release();
+    const reply = await second.take((f) => f.envelope.replyTo === 7);
+    expect(reply.envelope).toMatchObject({ ack: { ok: true, message: 'call 1' } });
+    expect(calls).toBe(1);
   });
 
   it('answers EPROTO for a data message whose payload is missing or does not match its length', async () => {
