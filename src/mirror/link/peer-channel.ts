@@ -761,7 +761,12 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
    */
   private sendReply(via: LinkConnection, reply: Buffer[]): void {
     if (this.currentState === ChannelState.CLOSED) return;
-    const conn = via.isOpen ? via : this.pickConnection();
+    if (via.isOpen) {
+      via.writeFrame(reply);
+      return;
+    }
+    // Any open link, whatever its backlog: a reply is small, and one not sent leaves the requester waiting.
+    const conn = this.pickConnection() ?? this.links.map((l) => l.connection).find((c) => c?.isOpen === true);
     conn?.writeFrame(reply);
   }
 
