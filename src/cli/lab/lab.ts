@@ -271,8 +271,8 @@ async function checkNodeConfig(config: Record<string, unknown>, file: string): P
   }
 }
 
-/** What this process started with startDetached and has not reaped yet, by pid. */
-const ownChildren = new Map<number, { running(): boolean; exited: Promise<void> }>();
+/** What this process started with startDetached and has not reaped yet: pid -> resolves once reaped. */
+const ownChildren = new Map<number, Promise<void>>();
 
 /**
  * Waits (at most `ms`) until the children among `pids` that this process started have been reaped. A
@@ -281,8 +281,8 @@ const ownChildren = new Map<number, { running(): boolean; exited: Promise<void> 
  */
 async function reapOwnChildren(pids: readonly number[], ms: number): Promise<void> {
   const pending = pids.flatMap((pid) => {
-    const child = ownChildren.get(pid);
-    return child ? [child.exited] : [];
+    const exited = ownChildren.get(pid);
+    return exited ? [exited] : [];
   });
   if (pending.length === 0) return;
   let timer: NodeJS.Timeout | undefined;
@@ -311,7 +311,7 @@ export function startDetached(netns: string, cmd: string, args: readonly string[
     child.unref();
     const running = (): boolean => child.exitCode === null && child.signalCode === null;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    ownChildren.set(child.pid, { running, exited });
+    ownChildren.set(child.pid, exited);
     void exited.then(() => ownChildren.delete(child.pid!));
     return { pid: child.pid, running };
   } finally {
