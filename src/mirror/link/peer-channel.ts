@@ -77,6 +77,7 @@ import { LinkConnection } from './link-connection';
 import { LinkAddress, LinkStats, PeerLink } from './peer-link';
 import { ReplayWindow } from './replay-window';
 import { Fifo } from './fifo';
+import { IntMap } from '../../block';
 import { ChannelTunables, resolveTunables } from './tunables';
 
 export interface LinkConfig {
@@ -205,6 +206,8 @@ interface Outgoing {
 /** The reply to a request, encoded once (kept in the replay window for copies). */
 type EncodedReply = Buffer[];
 
+const bySeq = (a: Outgoing, b: Outgoing): number => a.seq - b.seq;
+
 const ERRNO_NAME = /^E[A-Z0-9_]{1,31}$/;
 
 /** Turns a reply that is Ack{ok: false} into a RemoteError; returns the reply otherwise. */
@@ -230,8 +233,10 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   private unavailableTimer: NodeJS.Timeout | null = null;
   private peerSession: string | null = null;
   private nextSeq = 1;
-  /** Requests not answered yet, in seq order (so the first key is the ack floor). */
-  private readonly outstanding = new Map<number, Outgoing>();
+  /** Requests not answered yet, by seq. */
+  private readonly outstanding = new IntMap<Outgoing>();
+  /** No seq below this is outstanding (ackFloor's cursor: seqs only grow). */
+  private lowSeq = 1;
   /** Not sent yet, in order. */
   private readonly queue = new Fifo<Outgoing>();
   /** Unanswered requests whose connection failed, in seq order. */
@@ -581,8 +586,8 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
 
   /** Lowest seq still waiting for a reply, or the next seq when none is. */
   private ackFloor(): number {
-    for (const seq of this.outstanding.keys()) return seq;
-    return this.nextSeq;
+    while (this.lowSeq < this.nextSeq && !this.outstanding.has(this.lowSeq)) this.lowSeq++;
+    return this.lowSeq;
   }
 
   /** Sends what the window and the links allow: resends first, then the queue. */
@@ -688,7 +693,7 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
 
   /** Fails the requests (and drops the one-way messages) `which` selects. */
   private failAll(err: Error, which: (o: Outgoing) => boolean): void {
-    for (const out of [...this.outstanding.values()]) if (which(out)) this.settle(out, err);
+    for (const out of this.outstanding.values().sort(bySeq)) if (which(out)) this.settle(out, err);
     for (const out of this.queue) if (out.oneWay && !out.settled && which(out)) out.settled = true;
     this.queue.retain((o) => !o.settled);
     this.resendQueue = this.resendQueue.filter((o) => !o.settled);

@@ -14,6 +14,8 @@
  * and counted in `overflows` (a resend of one of those would be applied
  * again). Pending entries are never dropped. No I/O.
  */
+import { IntMap } from '../../block';
+
 export type ReplayCheck<R, V> =
   | { readonly state: 'new' }
   | { readonly state: 'pending'; readonly via: V }
@@ -32,9 +34,14 @@ interface Entry<R, V> {
 }
 
 export class ReplayWindow<R, V> {
-  private readonly entries = new Map<number, Entry<R, V>>();
+  /** By seq; an IntMap, not a Map (see block/collections.ts: a Map with this churn keeps dead entries alive). */
+  private readonly entries = new IntMap<Entry<R, V>>();
   private doneCount = 0;
   private floorSeq = 0;
+  /** One above the highest seq begun since the last clear. */
+  private highSeq = 0;
+  /** trim() starts here: between the floor and it, every entry is pending. */
+  private trimCursor = 0;
   /** Done entries dropped at or above the floor for want of room. */
   overflows = 0;
 
@@ -60,6 +67,7 @@ export class ReplayWindow<R, V> {
   /** Records a new request whose handler starts now. */
   begin(seq: number, via: V): void {
     this.entries.set(seq, { done: false, reply: null, via });
+    if (seq >= this.highSeq) this.highSeq = seq + 1;
   }
 
   /** A copy of a pending request arrived on `via`: answer there. */
@@ -75,6 +83,7 @@ export class ReplayWindow<R, V> {
     e.done = true;
     e.reply = reply;
     this.doneCount++;
+    if (seq < this.trimCursor) this.trimCursor = seq;
     this.trim();
     return e.via;
   }
@@ -82,12 +91,16 @@ export class ReplayWindow<R, V> {
   /** The requester waits for nothing below `floor` any more. */
   advanceFloor(floor: number): void {
     if (floor <= this.floorSeq) return;
+    const from = this.floorSeq;
     this.floorSeq = floor;
-    // Seqs arrive nearly in order, so the entries below the floor are at the front.
-    for (const [seq, e] of this.entries) {
-      if (seq >= floor) break;
-      if (e.done) this.doneCount--;
-      this.entries.delete(seq);
+    if (this.entries.size === 0) return;
+    // Entries are only ever begun at or above the floor, so those to forget lie in [from, floor):
+    // walk that range, or the entries when the jump is larger than they are many.
+    const upTo = Math.min(floor, this.highSeq);
+    if (upTo - from <= this.entries.size * 4) {
+      for (let seq = from; seq < upTo; seq++) this.forget(seq);
+    } else {
+      for (const seq of this.entries.keyList()) if (seq < floor) this.forget(seq);
     }
   }
 
@@ -95,16 +108,26 @@ export class ReplayWindow<R, V> {
     this.entries.clear();
     this.doneCount = 0;
     this.floorSeq = 0;
+    this.highSeq = 0;
+    this.trimCursor = 0;
   }
 
+  private forget(seq: number): void {
+    const e = this.entries.get(seq);
+    if (!e) return;
+    if (e.done) this.doneCount--;
+    this.entries.delete(seq);
+  }
+
+  /** Drops the oldest done entries beyond the capacity: every done entry at or above the floor is at or after the cursor. */
   private trim(): void {
-    if (this.doneCount <= this.capacity) return;
-    for (const [seq, e] of this.entries) {
-      if (this.doneCount <= this.capacity) break;
-      if (!e.done) continue;
-      this.entries.delete(seq);
+    if (this.trimCursor < this.floorSeq) this.trimCursor = this.floorSeq;
+    for (; this.trimCursor < this.highSeq && this.doneCount > this.capacity; this.trimCursor++) {
+      const e = this.entries.get(this.trimCursor);
+      if (!e || !e.done) continue;
+      this.entries.delete(this.trimCursor);
       this.doneCount--;
-      if (seq >= this.floorSeq) this.overflows++;
+      this.overflows++;
     }
   }
 }

@@ -10,10 +10,13 @@
  * same: the primary issues overlapping writes (and resync copies) one after
  * the other, each one done on both nodes before the next starts.
  *
- * The entries are kept in one insertion-ordered set and scanned: the number
- * in flight is bounded by the SCSI queue depth plus the resync window, so a
- * linear scan beats a tree here.
+ * The entries are kept in one unordered list and scanned (every entry in it
+ * is earlier than a new request, so order is not needed): the number in
+ * flight is bounded by the SCSI queue depth plus the resync window, so a
+ * linear scan beats a tree here. A SlotList, not a Set: see
+ * block/collections.ts.
  */
+import { SlotList } from '../../block';
 
 interface Entry {
   readonly offset: number;
@@ -22,6 +25,8 @@ interface Entry {
   released: Promise<void> | null;
   release: (() => void) | null;
   done: boolean;
+  /** Position in the lock's list. */
+  slot: number;
 }
 
 export type Release = () => void;
@@ -32,7 +37,7 @@ function releasedOf(e: Entry): Promise<void> {
 }
 
 export class IntervalLock {
-  private readonly entries = new Set<Entry>();
+  private readonly entries = new SlotList<Entry>();
 
   /** Holders and waiters. */
   get size(): number {
@@ -48,7 +53,10 @@ export class IntervalLock {
     const end = offset + length;
     const waits: Promise<void>[] = [];
     if (length > 0) {
-      for (const e of this.entries) if (e.offset < end && offset < e.end) waits.push(releasedOf(e));
+      for (let i = 0; i < this.entries.size; i++) {
+        const e = this.entries.at(i);
+        if (e.offset < end && offset < e.end) waits.push(releasedOf(e));
+      }
     }
     const unlock = this.enter(offset, end);
     if (waits.length === 0) return Promise.resolve(unlock);
@@ -62,18 +70,21 @@ export class IntervalLock {
   tryAcquire(offset: number, length: number): Release | null {
     const end = offset + length;
     if (length > 0) {
-      for (const e of this.entries) if (e.offset < end && offset < e.end) return null;
+      for (let i = 0; i < this.entries.size; i++) {
+        const e = this.entries.at(i);
+        if (e.offset < end && offset < e.end) return null;
+      }
     }
     return this.enter(offset, end);
   }
 
   private enter(offset: number, end: number): Release {
-    const entry: Entry = { offset, end, released: null, release: null, done: false };
+    const entry: Entry = { offset, end, released: null, release: null, done: false, slot: -1 };
     this.entries.add(entry);
     return () => {
       if (entry.done) return;
       entry.done = true;
-      this.entries.delete(entry);
+      this.entries.remove(entry);
       entry.release?.();
     };
   }

@@ -30,6 +30,7 @@ import {
   encodeTextResponse,
   joinData,
 } from './pdu';
+import { IntMap } from '../../block';
 import { serialAdd, serialInWindow, serialLt } from './serial';
 import { DataOutError, Task, TaskState } from './task';
 import { DeviceTmfOutcome, IscsiTarget } from './target-port';
@@ -148,7 +149,7 @@ export class Session {
   private readonly pendingBySN = new Map<number, () => void>();
   /** CmdSNs aborted by ABORT TASK before they arrived. */
   private readonly abortedSNs = new Set<number>();
-  readonly tasks = new Map<number, Task>();
+  readonly tasks = new IntMap<Task>();
   private nextTtt = 1;
   /** Solicited data-out bytes held by unfinished tasks, and the cap on them. */
   private chargedBytes = 0;

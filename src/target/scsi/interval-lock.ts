@@ -13,6 +13,7 @@
  * no exclusive holder and no waiter is granted without looking at the other
  * ranges; otherwise it costs one scan of the held ranges and the waiters.
  */
+import { SlotList } from '../../block';
 
 export const LockMode = { SHARED: 'shared', EXCLUSIVE: 'exclusive' } as const;
 export type LockMode = (typeof LockMode)[keyof typeof LockMode];
@@ -24,6 +25,11 @@ interface Range {
   readonly start: number;
   readonly end: number; // exclusive
   readonly mode: LockMode;
+}
+
+/** A granted range; `slot` is its place among the held (a SlotList, not a Set: see block/collections.ts). */
+interface Held extends Range {
+  slot: number;
 }
 
 interface Waiter extends Range {
@@ -38,7 +44,7 @@ function conflicts(a: Range, b: Range): boolean {
 const NOOP: Release = () => {};
 
 export class IntervalLock {
-  private readonly held = new Set<Range>();
+  private readonly held = new SlotList<Held>();
   private readonly waiting: Waiter[] = [];
   /** Exclusive ranges among `held`: with none held and nobody waiting, a shared request needs no scan. */
   private exclusiveHeld = 0;
@@ -59,7 +65,7 @@ export class IntervalLock {
    */
   tryAcquire(start: number, end: number, mode: LockMode): Release | null {
     if (end <= start) return NOOP;
-    const r: Range = { start, end, mode };
+    const r: Held = { start, end, mode, slot: -1 };
     const fast = mode === LockMode.SHARED && this.exclusiveHeld === 0 && this.waiting.length === 0;
     if (!fast && this.blocked(r, this.waiting.length)) return null;
     return this.grant(r);
@@ -73,19 +79,19 @@ export class IntervalLock {
   }
 
   private blocked(r: Range, waitersBefore: number): boolean {
-    for (const h of this.held) if (conflicts(h, r)) return true;
+    for (let i = 0; i < this.held.size; i++) if (conflicts(this.held.at(i), r)) return true;
     for (let i = 0; i < waitersBefore; i++) if (conflicts(this.waiting[i]!, r)) return true;
     return false;
   }
 
-  private grant(r: Range): Release {
+  private grant(r: Held): Release {
     this.held.add(r);
     if (r.mode === LockMode.EXCLUSIVE) this.exclusiveHeld++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      this.held.delete(r);
+      this.held.remove(r);
       if (r.mode === LockMode.EXCLUSIVE) this.exclusiveHeld--;
       if (this.waiting.length > 0) this.wake();
     };
@@ -99,7 +105,7 @@ export class IntervalLock {
         continue;
       }
       this.waiting.splice(i, 1);
-      w.grant(this.grant(w));
+      w.grant(this.grant({ start: w.start, end: w.end, mode: w.mode, slot: -1 }));
     }
   }
 }

@@ -53,6 +53,37 @@ describe('ReplayWindow', () => {
     expect(w.overflows).toBe(2);
   });
 
+  it('a floor far above the entries forgets them all; one inside a sparse range forgets only those below', () => {
+    const w = new ReplayWindow<string, string>(8);
+    for (const s of [10, 2 ** 33, 2 ** 33 + 7]) {
+      w.begin(s, 'l');
+      w.complete(s, `r${s}`);
+    }
+    w.advanceFloor(2 ** 33 + 1);
+    expect(w.size).toBe(1);
+    expect(w.check(2 ** 33)).toEqual({ state: 'stale' });
+    expect(w.check(2 ** 33 + 7)).toEqual({ state: 'done', reply: `r${2 ** 33 + 7}` });
+    w.advanceFloor(2 ** 40);
+    expect(w.size).toBe(0);
+  });
+
+  it('an entry that was pending when trimming passed it is the first dropped once answered', () => {
+    const w = new ReplayWindow<string, string>(2);
+    w.begin(1, 'l');
+    for (let s = 2; s <= 4; s++) {
+      w.begin(s, 'l');
+      w.complete(s, `r${s}`);
+    }
+    // 2 was dropped; 1 is still pending behind it.
+    expect(w.check(2)).toEqual({ state: 'new' });
+    w.complete(1, 'r1');
+    // Three answered for two places: the oldest answered one goes, whatever order they were answered in.
+    expect(w.check(1)).toEqual({ state: 'new' });
+    expect(w.check(3)).toEqual({ state: 'done', reply: 'r3' });
+    expect(w.check(4)).toEqual({ state: 'done', reply: 'r4' });
+    expect(w.overflows).toBe(2);
+  });
+
   it('clear() forgets everything (the peer restarted)', () => {
     const w = new ReplayWindow<string, string>(4);
     w.begin(9, 'l');
