@@ -37,6 +37,9 @@ export class IntMap<V> {
   private mask: number;
   private shift: number;
   private count = 0;
+  /** The most entries held since the last shrink check, and the deletes since then. */
+  private peak = 0;
+  private churn = 0;
 
   constructor(initialCapacity = MIN_CAPACITY) {
     const cap = capacityFor(initialCapacity);
@@ -79,6 +82,7 @@ export class IntMap<V> {
     this.keys[i] = key;
     this.vals[i] = value;
     this.count++;
+    if (this.count > this.peak) this.peak = this.count;
     if (this.count * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
     return this;
   }
@@ -102,8 +106,14 @@ export class IntMap<V> {
     }
     this.used[hole] = 0;
     this.vals[hole] = undefined;
+    // Shrink only when the table stayed mostly empty for a while (4 deletes
+    // per slot), so a size that swings with the queue depth never resizes.
     const cap = this.mask + 1;
-    if (cap > MIN_CAPACITY && this.count * 8 < cap) this.resize(cap / 2);
+    if (++this.churn >= cap * 4) {
+      if (cap > MIN_CAPACITY && this.peak * 8 < cap) this.resize(capacityFor(this.peak));
+      this.churn = 0;
+      this.peak = this.count;
+    }
     return true;
   }
 
@@ -111,6 +121,8 @@ export class IntMap<V> {
     this.used.fill(0);
     this.vals.fill(undefined);
     this.count = 0;
+    this.peak = 0;
+    this.churn = 0;
   }
 
   /** The values, in no particular order (a snapshot: the map may change while it is used). */
@@ -151,6 +163,7 @@ export class IntMap<V> {
     this.mask = cap - 1;
     this.shift = 32 - Math.log2(cap);
     this.count = 0;
+    this.churn = 0;
     for (let i = 0; i < used.length; i++) {
       if (used[i] === 1) this.set(keys[i]!, vals[i] as V);
     }

@@ -22,15 +22,95 @@
  * beginWrite before starting; callers must not hold one beginWrite while
  * waiting for another (a write needs all its extents at once).
  */
+import { IntMap } from '../../block';
 import { CommitHooks } from './bitmap';
 
 interface ExtentState {
+  readonly extent: number;
   /** Writes begun and not yet ended. */
   inflight: number;
   /** While the extent's activation is not yet durable: that commit. */
   activation: Promise<void> | null;
   /** Set while the extent is being evicted: resolved once it is gone. */
   evicting: { promise: Promise<void>; resolve(): void } | null;
+  /** Neighbours in the recency list (older, newer). */
+  older: ExtentState | null;
+  newer: ExtentState | null;
+}
+
+/**
+ * The hot extents: found by number, and kept in a list from least to most
+ * recently used. Every write touches its extents, so the order is kept by
+ * relinking long-lived entries, not by deleting and re-adding Map entries
+ * (that rebuilds the Map's table every few dozen writes; see
+ * block/collections.ts for what that costs).
+ */
+class HotSet {
+  private readonly byExtent = new IntMap<ExtentState>();
+  private oldest: ExtentState | null = null;
+  private newest: ExtentState | null = null;
+
+  get size(): number {
+    return this.byExtent.size;
+  }
+
+  get(e: number): ExtentState | undefined {
+    return this.byExtent.get(e);
+  }
+
+  has(e: number): boolean {
+    return this.byExtent.has(e);
+  }
+
+  /** A new hot extent, most recently used. */
+  add(e: number, activation: Promise<void> | null): ExtentState {
+    const st: ExtentState = { extent: e, inflight: 0, activation, evicting: null, older: null, newer: null };
+    this.byExtent.set(e, st);
+    this.link(st);
+    return st;
+  }
+
+  remove(st: ExtentState): void {
+    if (this.byExtent.get(st.extent) !== st) return;
+    this.byExtent.delete(st.extent);
+    this.unlink(st);
+  }
+
+  /** `st` becomes the most recently used. */
+  touch(st: ExtentState): void {
+    if (st === this.newest) return;
+    this.unlink(st);
+    this.link(st);
+  }
+
+  /** The least recently used, then the next ones through `.newer`. */
+  get first(): ExtentState | null {
+    return this.oldest;
+  }
+
+  /** All of them, least recently used first (a snapshot). */
+  list(): ExtentState[] {
+    const out: ExtentState[] = [];
+    for (let st = this.oldest; st; st = st.newer) out.push(st);
+    return out;
+  }
+
+  private link(st: ExtentState): void {
+    st.older = this.newest;
+    st.newer = null;
+    if (this.newest) this.newest.newer = st;
+    else this.oldest = st;
+    this.newest = st;
+  }
+
+  private unlink(st: ExtentState): void {
+    if (st.older) st.older.newer = st.newer;
+    else this.oldest = st.newer;
+    if (st.newer) st.newer.older = st.older;
+    else this.newest = st.older;
+    st.older = null;
+    st.newer = null;
+  }
 }
 
 export interface ActivityLogStats {
@@ -41,7 +121,7 @@ export interface ActivityLogStats {
 
 export class ActivityLog {
   /** Hot extents, least recently used first. */
-  private readonly hot = new Map<number, ExtentState>();
+  private readonly hot = new HotSet();
   private changed = false;
   private size: number;
   private activations = 0;
@@ -56,7 +136,7 @@ export class ActivityLog {
   ) {
     this.size = sizeBytes;
     if (initialHot.length > capacity) throw new RangeError(`${initialHot.length} hot extents exceed the capacity ${capacity}`);
-    for (const e of initialHot) this.hot.set(e, { inflight: 0, activation: null, evicting: null });
+    for (const e of initialHot) if (!this.hot.has(e)) this.hot.add(e, null);
   }
 
   get stats(): ActivityLogStats {
@@ -65,13 +145,16 @@ export class ActivityLog {
 
   /** The hot extents, ascending. */
   hotExtents(): number[] {
-    return [...this.hot.keys()].sort((a, b) => a - b);
+    return this.hot
+      .list()
+      .map((st) => st.extent)
+      .sort((a, b) => a - b);
   }
 
   /** Writes begun and not ended, over all extents. */
   inflightWrites(): number {
     let n = 0;
-    for (const st of this.hot.values()) n += st.inflight;
+    for (let st = this.hot.first; st; st = st.newer) n += st.inflight;
     return n;
   }
 
@@ -127,9 +210,7 @@ export class ActivityLog {
     for (let e = first; e <= last; e++) {
       const st = this.hot.get(e)!;
       st.inflight++;
-      // Least recently used first: move to the end.
-      this.hot.delete(e);
-      this.hot.set(e, st);
+      this.hot.touch(st);
     }
     return true;
   }
@@ -144,7 +225,7 @@ export class ActivityLog {
     for (let e = first; e <= last; e++) {
       const st = this.hot.get(e)!;
       st.inflight--;
-      if (st.inflight === 0 && st.evicting) this.evict(e, st);
+      if (st.inflight === 0 && st.evicting) this.evict(st);
     }
   }
 
@@ -154,14 +235,14 @@ export class ActivityLog {
   takeChange(): number[] | null {
     if (!this.changed) return null;
     this.changed = false;
-    return [...this.hot.keys()];
+    return this.hot.list().map((st) => st.extent);
   }
 
   /** Empties the log (clean shutdown). Throws when writes are in flight. */
   clearIdle(): void {
     if (this.inflightWrites() > 0) throw new Error('activity log has writes in flight');
     if (this.hot.size > 0) this.changed = true;
-    for (const [e, st] of this.hot) this.evict(e, st);
+    for (const st of this.hot.list()) this.evict(st);
   }
 
   /** The volume size changed (only extentRange uses it). */
@@ -197,19 +278,17 @@ export class ActivityLog {
     const excess = this.hot.size + needed - this.capacity;
     if (excess <= 0) return null;
     const mine = (e: number): boolean => e >= first && e <= last;
-    const idle: [number, ExtentState][] = [];
-    for (const entry of this.hot) {
-      const [e, st] = entry;
-      if (!mine(e) && st.inflight === 0 && !st.evicting && !st.activation) idle.push(entry);
-      if (idle.length === excess) break;
+    const idle: ExtentState[] = [];
+    for (let st = this.hot.first; st && idle.length < excess; st = st.newer) {
+      if (!mine(st.extent) && st.inflight === 0 && !st.evicting && !st.activation) idle.push(st);
     }
     if (idle.length === excess) {
-      for (const [e, st] of idle) this.evict(e, st);
+      for (const st of idle) this.evict(st);
       return null;
     }
     // Not enough idle extents: drain the least recently used busy one.
-    for (const [e, st] of this.hot) {
-      if (!mine(e) && !st.evicting && st.inflight > 0) {
+    for (let st = this.hot.first; st; st = st.newer) {
+      if (!mine(st.extent) && !st.evicting && st.inflight > 0) {
         let resolve!: () => void;
         const promise = new Promise<void>((res) => (resolve = res));
         st.evicting = { promise, resolve };
@@ -217,16 +296,16 @@ export class ActivityLog {
       }
     }
     // Every candidate is being evicted or activated already: wait for one of them.
-    for (const [e, st] of this.hot) {
-      if (mine(e)) continue;
+    for (let st = this.hot.first; st; st = st.newer) {
+      if (mine(st.extent)) continue;
       if (st.evicting) return st.evicting.promise;
       if (st.activation) return st.activation.catch(() => undefined);
     }
     throw new Error('activity log: no extent to evict');
   }
 
-  private evict(e: number, st: ExtentState): void {
-    this.hot.delete(e);
+  private evict(st: ExtentState): void {
+    this.hot.remove(st);
     this.changed = true;
     this.evictions++;
     st.evicting?.resolve();
@@ -238,7 +317,7 @@ export class ActivityLog {
     if (missing.length > 0) {
       commit = this.hooks.request();
       const activation = commit;
-      for (const e of missing) this.hot.set(e, { inflight: 0, activation, evicting: null });
+      for (const e of missing) this.hot.add(e, activation);
       this.changed = true;
       this.activations += missing.length;
       activation.then(
@@ -255,9 +334,7 @@ export class ActivityLog {
     for (let e = first; e <= last; e++) {
       const st = this.hot.get(e)!;
       st.inflight++;
-      // Least recently used first: move to the end.
-      this.hot.delete(e);
-      this.hot.set(e, st);
+      this.hot.touch(st);
       if (st.activation) waits.add(st.activation);
     }
     if (waits.size === 0) return;

@@ -11,7 +11,7 @@
  *      starts, so the two replicas see them in the same order (the SCSI
  *      layer's own ordering is not relied on);
  *   2. activity log beginWrite (the extents are durably hot);
- *   3. the local write and the message to the peer in parallel (block
+ *   3. the message to the peer and the local write in parallel (block
  *      payloads are the caller's Buffers, handed to the channel, not copied;
  *      writes above MAX_REPLICATED_BYTES go as several messages);
  *   4. the acknowledgement waits for both. If the peer fails the request, is
@@ -282,8 +282,11 @@ export class MirroredBackingStore implements BackingStore {
   private issue(op: WriteOp, started: number): Promise<void> {
     const host = this.host;
     const replicate = op.length > 0 && host.replicating();
-    const local = this.applyLocal(op);
+    // The peer's message first: its frame then leaves at the end of this
+    // tick ahead of the local writes of the tick (both are flushed in the
+    // order they were first queued), so the peer works while we copy.
     const remote = replicate ? this.replicate(op) : null;
+    const local = this.startLocal(op);
     // Step 5 once both have settled, whichever way.
     let unsettled = remote ? 2 : 1;
     const settledOne = (): void => {
@@ -338,6 +341,15 @@ export class MirroredBackingStore implements BackingStore {
     }
     if (markError !== null) throw asIoError(markError, `${this.description}: dirty bitmap`);
     host.noteWriteLatency(performance.now() - started);
+  }
+
+  /** applyLocal, with a synchronous throw as a rejection: the peer may have the write already, so the failure must reach conclude(). */
+  private startLocal(op: WriteOp): Promise<void> {
+    try {
+      return this.applyLocal(op);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private applyLocal(op: WriteOp): Promise<void> {

@@ -45,8 +45,12 @@ class VolumeIo {
     }
     this.sum += seconds;
     this.count++;
-    const i = LATENCY_BOUNDS_S.findIndex((b) => seconds <= b);
-    if (i >= 0) this.buckets[i]!++;
+    for (let i = 0; i < LATENCY_BOUNDS_S.length; i++) {
+      if (seconds <= LATENCY_BOUNDS_S[i]!) {
+        this.buckets[i]!++;
+        break;
+      }
+    }
   }
 }
 
@@ -71,12 +75,20 @@ export class IoMetrics {
         return res;
       });
     };
-    // Everything but execute() goes to the device itself (its methods keep their `this`).
+    // Everything but execute() goes to the device itself (its methods keep
+    // their `this`). Each method is bound once, not at every access: the
+    // iSCSI layer reaches the device on every command.
+    const bound = new Map<PropertyKey, { fn: unknown; bound: unknown }>();
     return new Proxy(device, {
       get(target, prop) {
         if (prop === 'execute') return metered;
         const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        if (typeof value !== 'function') return value;
+        const hit = bound.get(prop);
+        if (hit && hit.fn === value) return hit.bound;
+        const b = (value as (...a: unknown[]) => unknown).bind(target);
+        bound.set(prop, { fn: value, bound: b });
+        return b;
       },
     });
   }

@@ -53,6 +53,21 @@ describe('IntMap', () => {
     expect(m.get(2 ** 32 + 1)).toBe('v4');
   });
 
+  it('does not resize while its size swings between empty and the queue depth', () => {
+    const m = new IntMap<number>();
+    let key = 0;
+    const fill = (): void => {
+      for (let i = 0; i < 40; i++) m.set(key++, i);
+    };
+    fill();
+    const cap = m.capacity;
+    for (let cycle = 0; cycle < 2000; cycle++) {
+      for (const k of m.keyList()) m.delete(k);
+      fill();
+      expect(m.capacity).toBe(cap);
+    }
+  });
+
   it('refuses keys that are not non-negative safe integers, and finds nothing for them', () => {
     const m = new IntMap<number>();
     for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 53]) {
@@ -72,12 +87,18 @@ describe('IntMap', () => {
     expect(m.size).toBe(32);
     expect(m.capacity).toBeLessThanOrEqual(128);
     for (let seq = 100_000 - 32; seq < 100_000; seq++) expect(m.get(seq)).toBe(seq);
-    // Grows for a burst, shrinks after it.
+    // Grows for a burst, shrinks once the churn after it stays small.
     for (let k = 0; k < 5000; k++) m.set(1_000_000 + k, k);
     expect(m.capacity).toBeGreaterThanOrEqual(8192);
     for (let k = 0; k < 5000; k++) m.delete(1_000_000 + k);
     expect(m.size).toBe(32);
-    expect(m.capacity).toBeLessThanOrEqual(256);
+    for (let seq = 100_000; seq < 300_000; seq++) {
+      m.set(seq, seq);
+      m.delete(seq - 32);
+    }
+    expect(m.size).toBe(32);
+    expect(m.capacity).toBeLessThanOrEqual(128);
+    for (let seq = 300_000 - 32; seq < 300_000; seq++) expect(m.get(seq)).toBe(seq);
     m.clear();
     expect(m.size).toBe(0);
     expect(m.get(100_000 - 1)).toBeUndefined();
