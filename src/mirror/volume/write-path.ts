@@ -42,7 +42,7 @@ import { IncomingMessage, checkAck } from '../link';
 import { OutgoingMessage, Payload } from '../protocol';
 import { VolumeMetadata } from '../meta';
 import { WriteCompletion } from './completion';
-import { DeadlineQueue } from './async-util';
+import { Deadline, DeadlineQueue } from './async-util';
 import { IntervalLock } from './interval-lock';
 
 /** Largest payload of one replicated Write (the frame limit is 16 MiB). */
@@ -238,15 +238,12 @@ export class MirroredBackingStore implements BackingStore {
       unlock();
       end();
     };
-    let p: Promise<void>;
     try {
-      p = this.issue(op, started);
+      return this.issue(op, started, release);
     } catch (err) {
       release();
       return Promise.reject(err);
     }
-    p.then(release, release);
-    return p;
   }
 
   /** Steps 1 and 2, waiting for the gate, the range and the extents as needed. */
@@ -276,10 +273,12 @@ export class MirroredBackingStore implements BackingStore {
 
   /**
    * Steps 3 to 5 of the header, holding the range with its extents hot;
-   * `started` is when the caller issued the write. Both sides answering in
-   * time and well is settled here; everything else in conclude().
+   * `started` is when the caller issued the write; `settled` (if any) runs
+   * just before the returned promise settles, either way. A replicated
+   * write is followed by one ReplicatedWrite; everything but both sides
+   * answering in time and well ends in conclude().
    */
-  private issue(op: WriteOp, started: number): Promise<void> {
+  private issue(op: WriteOp, started: number, settled: (() => void) | null = null): Promise<void> {
     const host = this.host;
     const replicate = op.length > 0 && host.replicating();
     // The peer's message first: its frame then leaves at the end of this
@@ -287,34 +286,43 @@ export class MirroredBackingStore implements BackingStore {
     // order they were first queued), so the peer works while we copy.
     const remote = replicate ? this.replicate(op) : null;
     const local = this.startLocal(op);
-    // Step 5 once both have settled, whichever way.
-    let unsettled = remote ? 2 : 1;
-    const settledOne = (): void => {
-      if (--unsettled > 0) return;
-      try {
-        host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua);
-      } catch (err) {
-        host.internalError(err);
-      }
-    };
-    local.then(settledOne, settledOne);
-    if (!remote) return this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
-    remote.then(settledOne, settledOne);
-    return outcomeWithin(remote, this.deadlines).then((outcome) =>
-      outcome === 'ok'
-        ? local.then(
-            () => host.noteWriteLatency(performance.now() - started),
-            () => this.conclude(op, started, local, true, outcome),
-          )
-        : this.conclude(op, started, local, true, outcome),
-    );
+    if (remote) return new Promise<void>((resolve, reject) => new ReplicatedWrite(this, op, started, local, remote, resolve, reject, settled));
+    // Not replicated: step 5 once the local write settled; the range is marked dirty (ALONE).
+    const done = (): void => this.complete(op);
+    local.then(done, done);
+    const p = this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
+    if (settled) p.then(settled, settled);
+    return p;
+  }
+
+  /** Step 5: the write is over on both sides, whichever way. */
+  complete(op: WriteOp): void {
+    try {
+      this.host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua);
+    } catch (err) {
+      this.host.internalError(err);
+    }
+  }
+
+  /** A write both sides took: its latency is counted. */
+  succeeded(started: number): void {
+    this.host.noteWriteLatency(performance.now() - started);
+  }
+
+  /** The degradeAfterMs deadline of a request to the peer. */
+  deadline(fire: () => void): Deadline {
+    return this.deadlines.add(fire);
+  }
+
+  cancelDeadline(d: Deadline): void {
+    this.deadlines.cancel(d);
   }
 
   /**
    * The rest of step 4 when the peer did not take the write, or it was not
    * sent (ALONE), or the local write failed.
    */
-  private async conclude(op: WriteOp, started: number, local: Promise<void>, replicate: boolean, outcome: Outcome | typeof ALONE): Promise<void> {
+  async conclude(op: WriteOp, started: number, local: Promise<void>, replicate: boolean, outcome: Outcome | typeof ALONE): Promise<void> {
     const host = this.host;
     let markError: unknown = null;
     let marked = false;
@@ -364,7 +372,12 @@ export class MirroredBackingStore implements BackingStore {
     }
   }
 
-  private replicate(op: WriteOp): Promise<void> {
+  /**
+   * Sends the write to the peer. A single Write resolves with the peer's
+   * reply (checkAck is the caller's); the others (several pieces, zeroes,
+   * unmap) resolve once acknowledged.
+   */
+  private replicate(op: WriteOp): Promise<IncomingMessage | void> {
     const { host } = this;
     const volumeId = host.volumeId;
     switch (op.kind) {
@@ -374,7 +387,7 @@ export class MirroredBackingStore implements BackingStore {
         return host.request({ unmap: { volumeId, offset: op.offset, length: op.length } }).then(acked);
       case 'write': {
         if (op.length <= MAX_REPLICATED_BYTES) {
-          return host.request({ write: { volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers).then(acked);
+          return host.request({ write: { volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers);
         }
         const pieces = splitPayload(op.buffers, MAX_REPLICATED_BYTES);
         let at = op.offset;
@@ -386,6 +399,113 @@ export class MirroredBackingStore implements BackingStore {
         return Promise.all(sends).then(() => undefined);
       }
     }
+  }
+}
+
+const PENDING = 0;
+const DONE = 1;
+const FAILED = 2;
+type LocalState = typeof PENDING | typeof DONE | typeof FAILED;
+
+/**
+ * Steps 3 to 5 of one replicated write, from both sides having been
+ * started to the acknowledgement: callbacks on one object rather than a
+ * promise per step (a write used to make about ten). The acknowledgement
+ * needs the peer's outcome (its answer, its failure, or degradeAfterMs
+ * passing) and the local write's; step 5 needs both to have settled,
+ * which for the peer may be after a timeout.
+ */
+class ReplicatedWrite {
+  /** Sides not settled yet (step 5 runs when none is). */
+  private unsettled = 2;
+  private localState: LocalState = PENDING;
+  /** The peer's outcome once known (its answer, its failure, or TIMEOUT). */
+  private outcome: Outcome | null = null;
+  private finished = false;
+  private readonly timer: Deadline;
+
+  constructor(
+    private readonly store: MirroredBackingStore,
+    private readonly op: WriteOp,
+    private readonly started: number,
+    private readonly local: Promise<void>,
+    remote: Promise<IncomingMessage | void>,
+    private readonly resolve: () => void,
+    private readonly reject: (err: unknown) => void,
+    private readonly settled: (() => void) | null,
+  ) {
+    this.timer = store.deadline(this.onTimeout);
+    remote.then(this.onReply, this.onRemoteError);
+    local.then(this.onLocalDone, this.onLocalFailed);
+  }
+
+  private readonly onReply = (reply: IncomingMessage | void): void => {
+    let outcome: Outcome = 'ok';
+    if (reply !== undefined) {
+      try {
+        checkAck(reply);
+      } catch (error) {
+        outcome = { error };
+      }
+    }
+    this.remoteSettled(outcome);
+  };
+
+  private readonly onRemoteError = (error: unknown): void => this.remoteSettled({ error });
+
+  private readonly onTimeout = (): void => {
+    if (this.outcome !== null) return;
+    this.outcome = TIMEOUT;
+    this.advance();
+  };
+
+  private readonly onLocalDone = (): void => {
+    this.localState = DONE;
+    this.sideSettled();
+    this.advance();
+  };
+
+  private readonly onLocalFailed = (): void => {
+    this.localState = FAILED;
+    this.sideSettled();
+    this.advance();
+  };
+
+  private remoteSettled(outcome: Outcome): void {
+    this.store.cancelDeadline(this.timer);
+    this.sideSettled();
+    if (this.outcome === null) {
+      this.outcome = outcome;
+      this.advance();
+    }
+  }
+
+  private sideSettled(): void {
+    if (--this.unsettled === 0) this.store.complete(this.op);
+  }
+
+  /** Acknowledges once the peer's outcome and the local write allow. */
+  private advance(): void {
+    if (this.finished || this.outcome === null) return;
+    if (this.outcome === 'ok' && this.localState === PENDING) return;
+    this.finished = true;
+    if (this.outcome === 'ok' && this.localState === DONE) {
+      this.store.succeeded(this.started);
+      this.settled?.();
+      this.resolve();
+      return;
+    }
+    // The peer failed or did not answer in time, or the local write failed.
+    this.store.conclude(this.op, this.started, this.local, true, this.outcome).then(
+      () => {
+        this.settled?.();
+        this.resolve();
+      },
+      (err: unknown) => {
+        this.settled?.();
+        this.reject(err);
+      },
+    );
   }
 }
 

@@ -4,6 +4,7 @@
  * the dirty regions while foreground writes go on.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { BlockIoError } from '../../../../src/block';
 import { MirroredVolume, MirrorStatus } from '../../../../src/mirror';
 import {
   FAST,
@@ -89,6 +90,34 @@ describe('degraded mode', () => {
     }
     secStore.holdWrites = false;
     secStore.release();
+  });
+
+  it('a write the peer fails is acknowledged once its region is durably dirty, and the volume degrades', async () => {
+    pair = await nodePair();
+    const { pri } = await connectedVolume(pair);
+    const secStore = pair.storesB.get('vol')!;
+    secStore.failWrites = new BlockIoError('EIO', 'injected: the secondary cannot write');
+    await pri.store.writev(6 * REGION, [pattern(6, 4 * KiB)]);
+    // Marked in the bitmap before the acknowledgement (the activity log alone would not say it differs).
+    expect(pri.status().dirtyBytes).toBe(REGION);
+    expect(pri.status().replication).not.toBe('in-sync');
+    // The data is on the primary all the same.
+    expect((await pri.store.read(6 * REGION, 4 * KiB)).equals(pattern(6, 4 * KiB))).toBe(true);
+    secStore.failWrites = null;
+  });
+
+  it('a write that fails locally after the peer took it is failed to the caller, its region dirty, and replication stops', async () => {
+    pair = await nodePair();
+    const { pri } = await connectedVolume(pair);
+    const priStore = pair.storesA.get('vol')!;
+    const secStore = pair.storesB.get('vol')!;
+    const secWrites = secStore.writes;
+    priStore.failWrites = new BlockIoError('EIO', 'injected: the primary cannot write');
+    await expect(pri.store.writev(7 * REGION, [pattern(7, 4 * KiB)])).rejects.toMatchObject({ code: 'EIO' });
+    expect(secStore.writes).toBe(secWrites + 1);
+    expect(pri.status().dirtyBytes).toBe(REGION);
+    expect(pri.status().replication).not.toBe('in-sync');
+    priStore.failWrites = null;
   });
 
   it('after reconnecting, resyncs only the dirty regions while foreground writes go on, and ends in sync with identical data', async () => {

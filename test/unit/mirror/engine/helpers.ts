@@ -126,6 +126,8 @@ export class LinkProxy {
 /** Wraps a store; `holdWrites` makes writev wait for `release()`. */
 export class GatedStore implements BackingStore {
   holdWrites = false;
+  /** When set, writes fail with it (after being counted). */
+  failWrites: Error | null = null;
   private held: (() => void)[] = [];
   writes = 0;
 
@@ -157,6 +159,7 @@ export class GatedStore implements BackingStore {
   async writev(offset: number, buffers: readonly Buffer[], options?: WriteOptions): Promise<void> {
     this.writes++;
     if (this.holdWrites) await new Promise<void>((r) => this.held.push(r));
+    if (this.failWrites) throw this.failWrites;
     return this.inner.writev(offset, buffers, options);
   }
   flush(): Promise<void> {
