@@ -1,4 +1,5 @@
 export { PeerChannel, ChannelState, checkAck } from './peer-channel';
+export type { ReplySink } from './peer-channel';
 export type {
   PeerChannelOptions,
   PeerChannelEvents,

@@ -199,8 +199,13 @@ interface Outgoing {
   sends: number;
   settled: boolean;
   timer: NodeJS.Timeout | null;
-  resolve(reply: IncomingMessage): void;
-  reject(err: Error): void;
+  sink: ReplySink;
+}
+
+/** Who hears how a request ended: its reply, or why there is none. */
+export interface ReplySink {
+  replied(reply: IncomingMessage): void;
+  failed(err: Error): void;
 }
 
 /** The reply to a request, encoded once (kept in the replay window for copies). */
@@ -249,6 +254,11 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   private rr = 0;
   private pumping = false;
   private counters = { resent: 0, duplicateRequests: 0, duplicateReplies: 0, unknownBodies: 0 };
+  /** One-way messages: nothing to hear but why one was dropped. */
+  private readonly oneWaySink: ReplySink = {
+    replied: () => undefined,
+    failed: (err) => this.log.debug({ err: err.message }, 'one-way message dropped'),
+  };
 
   constructor(opts: PeerChannelOptions) {
     super();
@@ -381,17 +391,20 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
    */
   request(message: OutgoingMessage, payload?: Payload): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const out = this.prepare(message, payload, false, resolve, reject);
-      if (!out) return;
-      this.outstanding.set(out.seq, out);
-      if (this.tunables.requestTimeoutMs > 0) {
-        out.timer = setTimeout(() => {
-          this.settle(out, new RequestTimeoutError(`no reply to ${out.kind} #${out.seq} from "${this.peerNodeId}" in ${this.tunables.requestTimeoutMs} ms`));
-        }, this.tunables.requestTimeoutMs);
-      }
-      this.queue.push(out);
-      this.pump();
+      const out = this.prepare(message, payload, false, { replied: resolve, failed: reject });
+      if (out instanceof Error) reject(out);
+      else this.enqueueRequest(out);
     });
+  }
+
+  /**
+   * request() for the write path: `sink` hears the reply or the error
+   * exactly once, never before this returns; no promise is made.
+   */
+  requestWith(message: OutgoingMessage, payload: Payload | undefined, sink: ReplySink): void {
+    const out = this.prepare(message, payload, false, sink);
+    if (out instanceof Error) queueMicrotask(() => sink.failed(out));
+    else this.enqueueRequest(out);
   }
 
   /**
@@ -399,17 +412,25 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
    * False when it was refused (channel down or closed, or a bad message).
    */
   send(message: OutgoingMessage, payload?: Payload): boolean {
-    const out = this.prepare(
-      message,
-      payload,
-      true,
-      () => undefined,
-      (err) => this.log.debug({ err: err.message }, 'one-way message dropped'),
-    );
-    if (!out) return false;
+    const out = this.prepare(message, payload, true, this.oneWaySink);
+    if (out instanceof Error) {
+      this.oneWaySink.failed(out);
+      return false;
+    }
     this.queue.push(out);
     this.pump();
     return true;
+  }
+
+  private enqueueRequest(out: Outgoing): void {
+    this.outstanding.set(out.seq, out);
+    if (this.tunables.requestTimeoutMs > 0) {
+      out.timer = setTimeout(() => {
+        this.settle(out, new RequestTimeoutError(`no reply to ${out.kind} #${out.seq} from "${this.peerNodeId}" in ${this.tunables.requestTimeoutMs} ms`));
+      }, this.tunables.requestTimeoutMs);
+    }
+    this.queue.push(out);
+    this.pump();
   }
 
   /* ---------------- incoming ---------------- */
@@ -536,37 +557,30 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     message: OutgoingMessage,
     payload: Payload | undefined,
     oneWay: boolean,
-    resolve: (r: IncomingMessage) => void,
-    reject: (e: Error) => void,
-  ): Outgoing | null {
+    sink: ReplySink,
+  ): Outgoing | Error {
     if (this.currentState === ChannelState.CLOSED) {
-      reject(new ChannelClosedError('the channel is closed'));
-      return null;
+      return new ChannelClosedError('the channel is closed');
     }
     if (this.currentState === ChannelState.DOWN) {
-      reject(new PeerUnavailableError('EPEERUNAVAILABLE', `"${this.peerNodeId}" is unavailable (no link up)`));
-      return null;
+      return new PeerUnavailableError('EPEERUNAVAILABLE', `"${this.peerNodeId}" is unavailable (no link up)`);
     }
     let kind: BodyKind;
     try {
       kind = kindOf(message);
     } catch (err) {
-      reject(err as Error);
-      return null;
+      return err as Error;
     }
     const rule: BodyRule = BODY_TABLE[kind];
     const bytes = payloadLength(payload);
     if (rule.scope === 'link') {
-      reject(new TypeError(`${kind} is a link-level message`));
-      return null;
+      return new TypeError(`${kind} is a link-level message`);
     }
     if (bytes > this.limits.maxPayloadBytes) {
-      reject(new RangeError(`payload of ${bytes} bytes exceeds the ${this.limits.maxPayloadBytes}-byte frame limit`));
-      return null;
+      return new RangeError(`payload of ${bytes} bytes exceeds the ${this.limits.maxPayloadBytes}-byte frame limit`);
     }
     if (rule.payload === 'required' && bytes === 0) {
-      reject(new TypeError(`${kind} needs a payload`));
-      return null;
+      return new TypeError(`${kind} needs a payload`);
     }
     return {
       seq: this.nextSeq++,
@@ -579,8 +593,7 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
       sends: 0,
       settled: false,
       timer: null,
-      resolve,
-      reject,
+      sink,
     };
   }
 
@@ -687,8 +700,8 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     }
     if (out.conn) out.conn.inFlight--;
     out.conn = null;
-    if (result instanceof Error) out.reject(result);
-    else out.resolve(result);
+    if (result instanceof Error) out.sink.failed(result);
+    else out.sink.replied(result);
   }
 
   /** Fails the requests (and drops the one-way messages) `which` selects. */

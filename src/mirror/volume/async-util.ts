@@ -76,13 +76,20 @@ export class InFlight {
 
   /** Tracks `p` until it settles; returns it. */
   track<T>(p: Promise<T>): Promise<T> {
-    this.requests++;
-    const forget = (): void => {
-      this.requests--;
-      this.check();
-    };
+    this.requestStarted();
+    const forget = (): void => this.requestEnded();
     p.then(forget, forget);
     return p;
+  }
+
+  /** Counts a request without a promise; call requestEnded() once when it settles. */
+  requestStarted(): void {
+    this.requests++;
+  }
+
+  requestEnded(): void {
+    this.requests--;
+    this.check();
   }
 
   /** Resolves true once nothing (with `opsOnly`: no operation) is in flight, false at the deadline. */

@@ -44,7 +44,7 @@ import { EventEmitter } from 'node:events';
 import { Logger } from 'pino';
 import { BackingStore, BlockIoError } from '../../block';
 import { EMPTY_GENERATION, onPeerLost, onPromote, onSyncComplete, resolveSplitBrain } from '../generations';
-import { IncomingMessage, PeerChannel, ReplyWithPayload, checkAck } from '../link';
+import { IncomingMessage, PeerChannel, ReplySink, ReplyWithPayload, checkAck } from '../link';
 import { VolumeMetadata } from '../meta';
 import { Complete, GenerationUpdate, OutgoingMessage, Payload, ResyncRequest, ScsiState, VerifyRequest, VolumeHello } from '../protocol';
 import { MirrorError } from '../errors';
@@ -206,6 +206,7 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       begin: () => this.inflight.begin(),
       replicating: () => this.roleValue === 'primary' && (this.state === S.IN_SYNC || this.state === S.RESYNC_SOURCE),
       request: (m, p) => this.request(m, p),
+      requestWith: (m, p, sink) => this.requestWith(m, p, sink),
       replicationFailed: (reason) => this.replicationFailed(reason),
       ensurePeerLost: () => this.ensurePeerLost(),
       noteWriteLatency: (ms) => this.session?.throttle?.noteWriteLatency(ms),
@@ -684,6 +685,12 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
     return this.inflight.track(this.ctx.channel.request(message, payload));
   }
 
+  /** request() with a sink instead of a promise (the write path's), tracked the same way. */
+  private requestWith(message: OutgoingMessage, payload: Payload | undefined, sink: ReplySink): void {
+    this.inflight.requestStarted();
+    this.ctx.channel.requestWith(message, payload, new TrackedReply(this.inflight, sink));
+  }
+
   private closeGate(): void {
     this.gateOpen ??= deferred();
   }
@@ -1067,5 +1074,23 @@ export class MirroredVolume extends EventEmitter<MirroredVolumeEvents> {
       this.log.info('volume closed');
       if (error !== null) throw error;
     }).finally(() => this.ctx.forget(this));
+  }
+}
+
+/** Passes a request's end on to `sink` after counting it out of the volume's requests in flight. */
+class TrackedReply implements ReplySink {
+  constructor(
+    private readonly inflight: InFlight,
+    private readonly sink: ReplySink,
+  ) {}
+
+  replied(reply: IncomingMessage): void {
+    this.inflight.requestEnded();
+    this.sink.replied(reply);
+  }
+
+  failed(err: Error): void {
+    this.inflight.requestEnded();
+    this.sink.failed(err);
   }
 }

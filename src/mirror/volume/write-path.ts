@@ -38,7 +38,7 @@
  * dirty, and the next resync starts only after every such request settled).
  */
 import { AllocationExtent, BackingStore, BlockIoError, WriteOptions } from '../../block';
-import { IncomingMessage, checkAck } from '../link';
+import { IncomingMessage, ReplySink, checkAck } from '../link';
 import { OutgoingMessage, Payload } from '../protocol';
 import { VolumeMetadata } from '../meta';
 import { WriteCompletion } from './completion';
@@ -68,6 +68,8 @@ export interface WriteHost {
   replicating(): boolean;
   /** Sends a request about this volume (tracked until it settles). */
   request(message: OutgoingMessage, payload?: Payload): Promise<IncomingMessage>;
+  /** request() without a promise: `sink` hears the end once, never before this returns. */
+  requestWith(message: OutgoingMessage, payload: Payload | undefined, sink: ReplySink): void;
   /** The peer did not take a write: stop replicating (idempotent). */
   replicationFailed(reason: unknown): void;
   /** onPeerLost once per disconnection, durably. */
@@ -281,18 +283,40 @@ export class MirroredBackingStore implements BackingStore {
   private issue(op: WriteOp, started: number, settled: (() => void) | null = null): Promise<void> {
     const host = this.host;
     const replicate = op.length > 0 && host.replicating();
-    // The peer's message first: its frame then leaves at the end of this
-    // tick ahead of the local writes of the tick (both are flushed in the
-    // order they were first queued), so the peer works while we copy.
-    const remote = replicate ? this.replicate(op) : null;
+    if (replicate) return new Promise<void>((resolve, reject) => this.startReplicated(new ReplicatedWrite(this, op, started, resolve, reject, settled)));
     const local = this.startLocal(op);
-    if (remote) return new Promise<void>((resolve, reject) => new ReplicatedWrite(this, op, started, local, remote, resolve, reject, settled));
     // Not replicated: step 5 once the local write settled; the range is marked dirty (ALONE).
     const done = (): void => this.complete(op);
     local.then(done, done);
     const p = this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
     if (settled) p.then(settled, settled);
     return p;
+  }
+
+  /**
+   * The peer's message first: its frame then leaves at the end of this tick
+   * ahead of the local writes of the tick (both are flushed in the order
+   * they were first queued), so the peer works while we copy. A message
+   * that could not even be sent is the peer failing the write.
+   */
+  private startReplicated(job: ReplicatedWrite): void {
+    const { host } = this;
+    const op = job.op;
+    let unsent: unknown = null;
+    try {
+      if (op.kind === 'write' && op.length <= MAX_REPLICATED_BYTES) {
+        host.requestWith({ write: { volumeId: host.volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers, job);
+      } else {
+        this.replicate(op).then(
+          () => job.replied(undefined),
+          (err: unknown) => job.failed(err),
+        );
+      }
+    } catch (err) {
+      unsent = err ?? new Error('the write could not be sent to the peer');
+    }
+    job.attachLocal(this.startLocal(op));
+    if (unsent !== null) queueMicrotask(() => job.failed(unsent));
   }
 
   /** Step 5: the write is over on both sides, whichever way. */
@@ -372,12 +396,8 @@ export class MirroredBackingStore implements BackingStore {
     }
   }
 
-  /**
-   * Sends the write to the peer. A single Write resolves with the peer's
-   * reply (checkAck is the caller's); the others (several pieces, zeroes,
-   * unmap) resolve once acknowledged.
-   */
-  private replicate(op: WriteOp): Promise<IncomingMessage | void> {
+  /** Sends the operation to the peer (the paths other than a single Write); resolves once acknowledged. */
+  private replicate(op: WriteOp): Promise<void> {
     const { host } = this;
     const volumeId = host.volumeId;
     switch (op.kind) {
@@ -387,7 +407,7 @@ export class MirroredBackingStore implements BackingStore {
         return host.request({ unmap: { volumeId, offset: op.offset, length: op.length } }).then(acked);
       case 'write': {
         if (op.length <= MAX_REPLICATED_BYTES) {
-          return host.request({ write: { volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers);
+          return host.request({ write: { volumeId, offset: op.offset, length: op.length, fua: op.fua } }, op.buffers).then(acked);
         }
         const pieces = splitPayload(op.buffers, MAX_REPLICATED_BYTES);
         let at = op.offset;
@@ -415,10 +435,11 @@ type LocalState = typeof PENDING | typeof DONE | typeof FAILED;
  * passing) and the local write's; step 5 needs both to have settled,
  * which for the peer may be after a timeout.
  */
-class ReplicatedWrite {
+class ReplicatedWrite implements ReplySink {
   /** Sides not settled yet (step 5 runs when none is). */
   private unsettled = 2;
   private localState: LocalState = PENDING;
+  private local: Promise<void> | null = null;
   /** The peer's outcome once known (its answer, its failure, or TIMEOUT). */
   private outcome: Outcome | null = null;
   private finished = false;
@@ -426,20 +447,23 @@ class ReplicatedWrite {
 
   constructor(
     private readonly store: MirroredBackingStore,
-    private readonly op: WriteOp,
+    readonly op: WriteOp,
     private readonly started: number,
-    private readonly local: Promise<void>,
-    remote: Promise<IncomingMessage | void>,
     private readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
     private readonly settled: (() => void) | null,
   ) {
     this.timer = store.deadline(this.onTimeout);
-    remote.then(this.onReply, this.onRemoteError);
+  }
+
+  /** The local write, started after the message to the peer. */
+  attachLocal(local: Promise<void>): void {
+    this.local = local;
     local.then(this.onLocalDone, this.onLocalFailed);
   }
 
-  private readonly onReply = (reply: IncomingMessage | void): void => {
+  /** The peer's reply to a single Write (checked here), or undefined when an acknowledged operation resolved. */
+  replied(reply: IncomingMessage | undefined): void {
     let outcome: Outcome = 'ok';
     if (reply !== undefined) {
       try {
@@ -449,9 +473,11 @@ class ReplicatedWrite {
       }
     }
     this.remoteSettled(outcome);
-  };
+  }
 
-  private readonly onRemoteError = (error: unknown): void => this.remoteSettled({ error });
+  failed(error: unknown): void {
+    this.remoteSettled({ error });
+  }
 
   private readonly onTimeout = (): void => {
     if (this.outcome !== null) return;
@@ -496,7 +522,7 @@ class ReplicatedWrite {
       return;
     }
     // The peer failed or did not answer in time, or the local write failed.
-    this.store.conclude(this.op, this.started, this.local, true, this.outcome).then(
+    this.store.conclude(this.op, this.started, this.local!, true, this.outcome).then(
       () => {
         this.settled?.();
         this.resolve();

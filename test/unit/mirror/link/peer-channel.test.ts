@@ -16,6 +16,7 @@ import {
   RemoteError,
   RequestTimeoutError,
   LinkFailure,
+  ReplySink,
   checkAck,
   endedByPeer,
 } from '../../../../src/mirror/link';
@@ -306,6 +307,48 @@ describe('PeerChannel over two loopback links', () => {
       expect(l.up).toBe(true);
       expect(l.version).toBe(PROTOCOL_VERSION.MAX);
     }
+  });
+
+  it('requestWith: the sink hears the reply, or an error it could not even send, once and never before the call returns', async () => {
+    const { a, b } = await channelPair();
+    track(a);
+    track(b);
+    b.handle('write', (_w, payload) => {
+      if (Buffer.concat(payload).equals(Buffer.alloc(512, 9))) return undefined;
+      throw Object.assign(new Error('bad data'), { code: 'EINVAL' });
+    });
+    const heard = (): { sink: ReplySink; events: string[]; done: Promise<void> } => {
+      const events: string[] = [];
+      let finish!: () => void;
+      const done = new Promise<void>((r) => (finish = r));
+      const sink: ReplySink = {
+        replied: (reply) => {
+          events.push(`reply:${reply.envelope.body}:${reply.envelope.body === 'ack' ? String(reply.envelope.ack.ok) : ''}`);
+          finish();
+        },
+        failed: (err) => {
+          events.push(`failed:${err.message}`);
+          finish();
+        },
+      };
+      return { sink, events, done };
+    };
+    const ok = heard();
+    a.requestWith({ write: { volumeId: 'v', offset: 0, length: 512 } }, Buffer.alloc(512, 9), ok.sink);
+    expect(ok.events).toEqual([]);
+    await ok.done;
+    expect(ok.events).toEqual(['reply:ack:true']);
+    const nack = heard();
+    a.requestWith({ write: { volumeId: 'v', offset: 0, length: 512 } }, Buffer.alloc(512, 1), nack.sink);
+    await nack.done;
+    expect(nack.events).toEqual(['reply:ack:false']);
+    const refused = heard();
+    a.requestWith({ write: { volumeId: 'v', offset: 0, length: 512 } }, undefined, refused.sink);
+    expect(refused.events).toEqual([]);
+    await refused.done;
+    expect(refused.events).toEqual(['failed:write needs a payload']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([ok.events.length, nack.events.length, refused.events.length]).toEqual([1, 1, 1]);
   });
 
   it('validates what it is asked to send', async () => {
