@@ -49,7 +49,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Logger } from 'pino';
-import { DEFAULT_FRAME_LIMITS, DecodedFrame, FrameLimits, Payload, encodeFrame, payloadLength } from '../protocol/frame';
+import { DEFAULT_FRAME_LIMITS, DecodedFrame, FrameLimits, Payload, encodeAckFrame, encodeFrame, encodeWriteFrame, payloadLength } from '../protocol/frame';
 import {
   BODY_TABLE,
   BodyKind,
@@ -666,7 +666,11 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
     }
     let frame: Buffer[];
     try {
-      frame = encodeFrame({ seq: out.seq, expectsReply: !out.oneWay, ackFloor: this.ackFloor(), ...out.message }, out.payload, this.limits);
+      const m = out.message;
+      frame =
+        'write' in m && m.write !== undefined && !out.oneWay
+          ? encodeWriteFrame(out.seq, this.ackFloor(), m.write, out.payload ?? [], this.limits)
+          : encodeFrame({ seq: out.seq, expectsReply: !out.oneWay, ackFloor: this.ackFloor(), ...m }, out.payload, this.limits);
     } catch (err) {
       this.settle(out, err as Error);
       return;
@@ -764,7 +768,11 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   private answer(seq: number, result: ReplyWithPayload): void {
     let reply: Buffer[];
     try {
-      reply = encodeFrame({ replyTo: seq, ackFloor: this.ackFloor(), ...result.reply }, result.payload, this.limits);
+      const r = result.reply;
+      reply =
+        'ack' in r && r.ack !== undefined && result.payload === undefined
+          ? encodeAckFrame(seq, this.ackFloor(), r.ack, this.limits)
+          : encodeFrame({ replyTo: seq, ackFloor: this.ackFloor(), ...r }, result.payload, this.limits);
     } catch (err) {
       reply = encodeFrame({ replyTo: seq, ack: { ok: false, code: 'EIO', message: `reply not encodable: ${(err as Error).message}` } });
     }

@@ -20,8 +20,8 @@
  * or a header that is not an Envelope is a FrameError; the decoder then
  * stays failed (the stream has lost its framing) and the link must close.
  */
-import { Envelope, OutgoingEnvelope } from './messages';
-import { encodeHotEnvelope } from './hot-codec';
+import { Ack, Envelope, OutgoingEnvelope, Write } from './messages';
+import { encodeAckReply, encodeHotEnvelope, encodeWriteRequest } from './hot-codec';
 import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope } from './schema';
 
 export const FRAME_PREFIX_BYTES = 8;
@@ -86,6 +86,32 @@ export function encodeFrame(envelope: OutgoingEnvelope, payload?: Payload, limit
     head = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + header.length);
     header.copy(head, FRAME_PREFIX_BYTES);
   }
+  return frameAround(head, payload, dataLength, limits);
+}
+
+/**
+ * encodeFrame({ seq, expectsReply: true, ackFloor, write }, payload) for the
+ * write path, without building the envelope object; the same bytes.
+ */
+export function encodeWriteFrame(seq: number, ackFloor: number, write: Write, payload: Payload, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Buffer[] {
+  const head = encodeWriteRequest(seq, ackFloor, write, FRAME_PREFIX_BYTES);
+  if (head === null) return encodeFrame({ seq, expectsReply: true, ackFloor, write }, payload, limits);
+  const dataLength = payloadLength(payload);
+  if (dataLength > limits.maxPayloadBytes) {
+    throw new RangeError(`payload of ${dataLength} bytes exceeds the ${limits.maxPayloadBytes}-byte limit`);
+  }
+  return frameAround(head, payload, dataLength, limits);
+}
+
+/** encodeFrame({ replyTo, ackFloor, ack }) without building the envelope object; the same bytes. */
+export function encodeAckFrame(replyTo: number, ackFloor: number, ack: Ack, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Buffer[] {
+  const head = encodeAckReply(replyTo, ackFloor, ack, FRAME_PREFIX_BYTES);
+  if (head === null) return encodeFrame({ replyTo, ackFloor, ack }, undefined, limits);
+  return frameAround(head, undefined, 0, limits);
+}
+
+/** Fills in the prefix of `head` (the envelope after FRAME_PREFIX_BYTES) and lists the frame's buffers. */
+function frameAround(head: Buffer, payload: Payload | undefined, dataLength: number, limits: FrameLimits): Buffer[] {
   const headerLength = head.length - FRAME_PREFIX_BYTES;
   if (headerLength > limits.maxHeaderBytes) {
     throw new RangeError(`envelope of ${headerLength} bytes exceeds the ${limits.maxHeaderBytes}-byte header limit`);

@@ -92,24 +92,71 @@ function writeStringField(buf: Buffer, at: number, tag: number, s: string, bytes
   return writeString(buf, at, s, bytes);
 }
 
-/** The header fields' bytes, or -1 when one is not a safe unsigned integer (or boolean). */
-function headerSize(env: OutgoingEnvelope): number {
-  const { seq = 0, replyTo = 0, ackFloor = 0, expectsReply = false } = env;
-  if (!isUint(seq) || !isUint(replyTo) || !isUint(ackFloor) || typeof expectsReply !== 'boolean') return -1;
+/** The header fields' bytes; the caller checked they are safe unsigned integers. */
+function headerBytes(seq: number, replyTo: number, expectsReply: boolean, ackFloor: number): number {
   return scalarFieldSize(seq) + scalarFieldSize(replyTo) + (expectsReply ? 2 : 0) + scalarFieldSize(ackFloor);
 }
 
 /** Writes the header fields and the body's tag and length; returns where the body's fields go. */
-function writeHeader(buf: Buffer, at: number, env: OutgoingEnvelope, bodyTag: number, bodyBytes: number): number {
-  at = writeScalar(buf, at, ENV_SEQ, env.seq ?? 0);
-  at = writeScalar(buf, at, ENV_REPLY_TO, env.replyTo ?? 0);
-  if (env.expectsReply) {
+function writeHeader(buf: Buffer, at: number, seq: number, replyTo: number, expectsReply: boolean, ackFloor: number, bodyTag: number, bodyBytes: number): number {
+  at = writeScalar(buf, at, ENV_SEQ, seq);
+  at = writeScalar(buf, at, ENV_REPLY_TO, replyTo);
+  if (expectsReply) {
     buf[at++] = ENV_EXPECTS_REPLY;
     buf[at++] = 1;
   }
-  at = writeScalar(buf, at, ENV_ACK_FLOOR, env.ackFloor ?? 0);
+  at = writeScalar(buf, at, ENV_ACK_FLOOR, ackFloor);
   buf[at++] = bodyTag;
   return writeVarint(buf, at, bodyBytes);
+}
+
+/** The fields of a Write body, as the encoder reads them. */
+interface WriteFields {
+  readonly volumeId?: unknown;
+  readonly offset?: unknown;
+  readonly length?: unknown;
+  readonly fua?: unknown;
+}
+
+/** The fields of an Ack body, as the encoder reads them. */
+interface AckFields {
+  readonly ok?: unknown;
+  readonly code?: unknown;
+  readonly message?: unknown;
+}
+
+function encodeWrite(seq: number, replyTo: number, expectsReply: boolean, ackFloor: number, w: WriteFields, reserve: number): Buffer | null {
+  const { volumeId, offset, length, fua = false } = w;
+  if (typeof volumeId !== 'string' || !isUint(offset) || !isUint(length) || length > UINT32_MAX || typeof fua !== 'boolean') return null;
+  const idBytes = utf8Length(volumeId);
+  const body = stringFieldSize(idBytes) + scalarFieldSize(offset) + scalarFieldSize(length) + (fua ? 2 : 0);
+  const buf = Buffer.allocUnsafe(reserve + headerBytes(seq, replyTo, expectsReply, ackFloor) + 1 + varintSize(body) + body);
+  let at = writeHeader(buf, reserve, seq, replyTo, expectsReply, ackFloor, ENV_WRITE, body);
+  at = writeStringField(buf, at, WRITE_VOLUME_ID, volumeId, idBytes);
+  at = writeScalar(buf, at, WRITE_OFFSET, offset);
+  at = writeScalar(buf, at, WRITE_LENGTH, length);
+  if (fua) {
+    buf[at++] = WRITE_FUA;
+    buf[at++] = 1;
+  }
+  return buf;
+}
+
+function encodeAck(seq: number, replyTo: number, expectsReply: boolean, ackFloor: number, a: AckFields, reserve: number): Buffer | null {
+  const { ok, code = '', message = '' } = a;
+  if (typeof ok !== 'boolean' || typeof code !== 'string' || typeof message !== 'string') return null;
+  const codeBytes = utf8Length(code);
+  const messageBytes = utf8Length(message);
+  const body = (ok ? 2 : 0) + stringFieldSize(codeBytes) + stringFieldSize(messageBytes);
+  const buf = Buffer.allocUnsafe(reserve + headerBytes(seq, replyTo, expectsReply, ackFloor) + 1 + varintSize(body) + body);
+  let at = writeHeader(buf, reserve, seq, replyTo, expectsReply, ackFloor, ENV_ACK, body);
+  if (ok) {
+    buf[at++] = ACK_OK;
+    buf[at++] = 1;
+  }
+  at = writeStringField(buf, at, ACK_CODE, code, codeBytes);
+  writeStringField(buf, at, ACK_MESSAGE, message, messageBytes);
+  return buf;
 }
 
 /**
@@ -118,43 +165,27 @@ function writeHeader(buf: Buffer, at: number, env: OutgoingEnvelope, bodyTag: nu
  * protobufjs). The buffer is exactly `reserve` + the envelope's bytes.
  */
 export function encodeHotEnvelope(env: OutgoingEnvelope, reserve: number): Buffer | null {
-  const header = headerSize(env);
-  if (header < 0) return null;
-  if ('write' in env && env.write !== undefined) {
-    const w = env.write;
-    if (typeof w.volumeId !== 'string' || !isUint(w.offset) || !isUint(w.length) || w.length > UINT32_MAX) return null;
-    const fua = w.fua ?? false;
-    if (typeof fua !== 'boolean') return null;
-    const idBytes = utf8Length(w.volumeId);
-    const body = stringFieldSize(idBytes) + scalarFieldSize(w.offset) + scalarFieldSize(w.length) + (fua ? 2 : 0);
-    const buf = Buffer.allocUnsafe(reserve + header + 1 + varintSize(body) + body);
-    let at = writeHeader(buf, reserve, env, ENV_WRITE, body);
-    at = writeStringField(buf, at, WRITE_VOLUME_ID, w.volumeId, idBytes);
-    at = writeScalar(buf, at, WRITE_OFFSET, w.offset);
-    at = writeScalar(buf, at, WRITE_LENGTH, w.length);
-    if (fua) {
-      buf[at++] = WRITE_FUA;
-      buf[at++] = 1;
-    }
-    return buf;
-  }
-  if ('ack' in env && env.ack !== undefined) {
-    const { ok, code = '', message = '' } = env.ack;
-    if (typeof ok !== 'boolean' || typeof code !== 'string' || typeof message !== 'string') return null;
-    const codeBytes = utf8Length(code);
-    const messageBytes = utf8Length(message);
-    const body = (ok ? 2 : 0) + stringFieldSize(codeBytes) + stringFieldSize(messageBytes);
-    const buf = Buffer.allocUnsafe(reserve + header + 1 + varintSize(body) + body);
-    let at = writeHeader(buf, reserve, env, ENV_ACK, body);
-    if (ok) {
-      buf[at++] = ACK_OK;
-      buf[at++] = 1;
-    }
-    at = writeStringField(buf, at, ACK_CODE, code, codeBytes);
-    writeStringField(buf, at, ACK_MESSAGE, message, messageBytes);
-    return buf;
-  }
+  const { seq = 0, replyTo = 0, ackFloor = 0, expectsReply = false } = env;
+  if (!isUint(seq) || !isUint(replyTo) || !isUint(ackFloor) || typeof expectsReply !== 'boolean') return null;
+  if ('write' in env && env.write !== undefined) return encodeWrite(seq, replyTo, expectsReply, ackFloor, env.write, reserve);
+  if ('ack' in env && env.ack !== undefined) return encodeAck(seq, replyTo, expectsReply, ackFloor, env.ack, reserve);
   return null;
+}
+
+/**
+ * A request whose body is `write` (the write path's), from its fields rather
+ * than an envelope object; same bytes as encodeHotEnvelope. Null when a
+ * field is not of the plain form.
+ */
+export function encodeWriteRequest(seq: number, ackFloor: number, write: WriteFields, reserve: number): Buffer | null {
+  if (!isUint(seq) || !isUint(ackFloor)) return null;
+  return encodeWrite(seq, 0, true, ackFloor, write, reserve);
+}
+
+/** The reply whose body is `ack`, from its fields; same bytes as encodeHotEnvelope. */
+export function encodeAckReply(replyTo: number, ackFloor: number, ack: AckFields, reserve: number): Buffer | null {
+  if (!isUint(replyTo) || !isUint(ackFloor)) return null;
+  return encodeAck(0, replyTo, false, ackFloor, ack, reserve);
 }
 
 /* ---------------- decoding ---------------- */

@@ -47,5 +47,5 @@ export type {
 export { OUR_VERSIONS, negotiateVersion, isValidRange, formatRange } from './version';
 export type { VersionRange } from './version';
 export { EnvelopeType, EnvelopeDecodeError, PROTO_PACKAGE, decodeEnvelope, encodeEnvelope, schemaRoot } from './schema';
-export { DEFAULT_FRAME_LIMITS, FRAME_PREFIX_BYTES, FrameDecoder, FrameError, FrameErrorKind, encodeFrame, payloadLength } from './frame';
+export { DEFAULT_FRAME_LIMITS, FRAME_PREFIX_BYTES, FrameDecoder, FrameError, FrameErrorKind, encodeAckFrame, encodeFrame, encodeWriteFrame, payloadLength } from './frame';
 export type { DecodedFrame, FrameLimits, Payload } from './frame';

@@ -4,7 +4,7 @@
  * protobufjs encodes it decodes the same or leaves to protobufjs (null).
  */
 import { describe, expect, it } from 'vitest';
-import { EnvelopeType, OutgoingEnvelope, decodeEnvelope, encodeFrame, FrameDecoder } from '../../../../src/mirror/protocol';
+import { EnvelopeType, OutgoingEnvelope, decodeEnvelope, encodeAckFrame, encodeFrame, encodeWriteFrame, FrameDecoder } from '../../../../src/mirror/protocol';
 import { decodeHotEnvelope, encodeHotEnvelope } from '../../../../src/mirror/protocol/hot-codec';
 
 const TO_OBJECT = { longs: Number, defaults: true, oneofs: true } as const;
@@ -74,6 +74,38 @@ describe('hot codec: encoding', () => {
     expect(frame.envelope).toEqual({ seq: 12, replyTo: 0, expectsReply: true, ackFloor: 10, body: 'write', write: env.write });
     expect(Buffer.concat(frame.payload)).toEqual(Buffer.concat(payload));
     expect(dec.next()).toBeNull();
+  });
+});
+
+describe('write path frames from fields (encodeWriteFrame, encodeAckFrame)', () => {
+  const bytes = (bufs: Buffer[]): Buffer => Buffer.concat(bufs);
+
+  it('are byte for byte the frames encodeFrame makes of the same envelopes, the fallback forms included', () => {
+    const payload = [Buffer.alloc(512, 3), Buffer.alloc(0), Buffer.alloc(3584, 4)];
+    const writes = [
+      { seq: 1, ackFloor: 1, write: { volumeId: UUID, offset: 0, length: 4096, fua: false } },
+      { seq: 2 ** 53 - 1, ackFloor: 2 ** 40, write: { volumeId: 'v', offset: 2 ** 53 - 1, length: 4096, fua: true } },
+      { seq: 5, ackFloor: 0, write: { volumeId: 'volume-é', offset: 4096, length: 4096 } },
+      // Not of the plain form (an offset beyond 2^53): protobufjs encodes it, through encodeFrame.
+      { seq: 6, ackFloor: 2, write: { volumeId: 'v', offset: 2 ** 53, length: 4096 } },
+    ];
+    for (const w of writes) {
+      expect(bytes(encodeWriteFrame(w.seq, w.ackFloor, w.write, payload))).toEqual(bytes(encodeFrame({ seq: w.seq, expectsReply: true, ackFloor: w.ackFloor, write: w.write }, payload)));
+    }
+    const acks = [
+      { replyTo: 1, ackFloor: 1, ack: { ok: true } },
+      { replyTo: 2 ** 45, ackFloor: 3, ack: { ok: false, code: 'ENOSPC', message: 'no space left on device' } },
+      { replyTo: 9, ackFloor: 0, ack: { ok: false, code: 'EIO', message: 'écriture échouée' } },
+    ];
+    for (const a of acks) {
+      expect(bytes(encodeAckFrame(a.replyTo, a.ackFloor, a.ack))).toEqual(bytes(encodeFrame({ replyTo: a.replyTo, ackFloor: a.ackFloor, ack: a.ack })));
+    }
+  });
+
+  it('keep the frame limits', () => {
+    const limits = { maxHeaderBytes: 1024, maxPayloadBytes: 1024 };
+    expect(() => encodeWriteFrame(1, 1, { volumeId: 'v', offset: 0, length: 4096 }, Buffer.alloc(4096), limits)).toThrow(/exceeds the 1024-byte limit/);
+    expect(() => encodeAckFrame(1, 1, { ok: false, code: 'EIO', message: 'x'.repeat(2000) }, limits)).toThrow(/header limit/);
   });
 });
 
