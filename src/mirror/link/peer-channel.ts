@@ -759,9 +759,7 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
         break;
     }
     this.replay.begin(seq, conn);
-    const result = this.dispatch(env, frame);
-    if (result instanceof Promise) void result.then((r) => this.answer(seq, r));
-    else this.answer(seq, result);
+    this.dispatch(env, frame, (r) => this.answer(seq, r));
   }
 
   /** Sends the reply to request `seq` and records it for copies of the request. */
@@ -797,47 +795,54 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   }
 
   private onOneWay(env: Envelope, frame: DecodedFrame): void {
-    void Promise.resolve(this.dispatch(env, frame)).then((result) => {
+    this.dispatch(env, frame, (result) => {
       const r = result.reply;
       if ('ack' in r && r.ack.ok === false) this.log.warn({ seq: env.seq, body: env.body, code: r.ack.code, err: r.ack.message }, 'one-way message failed');
     });
   }
 
   /**
-   * Runs the handler of a message; returns (or resolves with, when the
-   * handler is asynchronous) the reply to send. Never throws or rejects.
+   * Runs the handler of a message and hands `done` the reply to send: at
+   * once when the handler answered synchronously (or the message was
+   * refused), else when its promise settles. `done` runs exactly once and
+   * never throws back into the handler.
    */
-  private dispatch(env: Envelope, frame: DecodedFrame): ReplyWithPayload | Promise<ReplyWithPayload> {
+  private dispatch(env: Envelope, frame: DecodedFrame, done: (reply: ReplyWithPayload) => void): void {
     if (env.body === undefined || !isBodyKind(env.body)) {
       this.counters.unknownBodies++;
-      return nack('ENOTSUP', `"${this.nodeId}" does not know this message type (sent by a newer release?)`);
+      done(nack('ENOTSUP', `"${this.nodeId}" does not know this message type (sent by a newer release?)`));
+      return;
     }
     const known = env as KnownEnvelope;
     const kind = known.body;
     const rule: BodyRule = BODY_TABLE[kind];
-    if (rule.scope === 'link') return nack('EPROTO', `${kind} is a link-level message`);
-    if (rule.payload === 'required' && frame.payloadLength === 0) return nack('EPROTO', `${kind} without its payload`);
+    if (rule.scope === 'link') return done(nack('EPROTO', `${kind} is a link-level message`));
+    if (rule.payload === 'required' && frame.payloadLength === 0) return done(nack('EPROTO', `${kind} without its payload`));
     const body = (known as unknown as Record<string, unknown>)[kind] as never;
     if (rule.payloadLength && rule.payloadLength(body) !== frame.payloadLength) {
-      return nack('EPROTO', `${kind} announces ${rule.payloadLength(body)} payload bytes and carries ${frame.payloadLength}`);
+      return done(nack('EPROTO', `${kind} announces ${rule.payloadLength(body)} payload bytes and carries ${frame.payloadLength}`));
     }
     const handler = this.handlers.get(kind);
-    if (!handler) return nack('ENOTSUP', `"${this.nodeId}" has no handler for ${kind}`);
-    const failed = (err: unknown): ReplyWithPayload => this.handlerFailed(env.seq, kind, err);
+    if (!handler) return done(nack('ENOTSUP', `"${this.nodeId}" has no handler for ${kind}`));
+    let result: HandlerResult | Promise<HandlerResult>;
     try {
-      const result = handler(body, frame.payload, known as never);
-      if (result instanceof Promise) {
-        return result.then((r: HandlerResult) => {
-          try {
-            return replyOf(r);
-          } catch (err) {
-            return failed(err);
-          }
-        }, failed);
-      }
+      result = handler(body, frame.payload, known as never);
+    } catch (err) {
+      return done(this.handlerFailed(env.seq, kind, err));
+    }
+    if (!(result instanceof Promise)) return done(this.replyOrFailure(env.seq, kind, result));
+    result.then(
+      (r: HandlerResult) => done(this.replyOrFailure(env.seq, kind, r)),
+      (err: unknown) => done(this.handlerFailed(env.seq, kind, err)),
+    );
+  }
+
+  /** The reply a handler's result makes, or the failure when it makes none. */
+  private replyOrFailure(seq: number, kind: BodyKind, result: HandlerResult): ReplyWithPayload {
+    try {
       return replyOf(result);
     } catch (err) {
-      return failed(err);
+      return this.handlerFailed(seq, kind, err);
     }
   }
 

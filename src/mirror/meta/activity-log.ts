@@ -202,7 +202,10 @@ export class ActivityLog {
    */
   tryBeginWrite(offset: number, length: number): boolean {
     this.hooks.check();
-    const [first, last] = this.extentsOf(offset, length);
+    this.checkRange(offset, length);
+    if (length === 0) return true;
+    const first = Math.floor(offset / this.extentSize);
+    const last = Math.floor((offset + length - 1) / this.extentSize);
     for (let e = first; e <= last; e++) {
       const st = this.hot.get(e);
       if (!st || st.activation || st.evicting) return false;
@@ -217,7 +220,10 @@ export class ActivityLog {
 
   /** The write over the range is complete (on both replicas). */
   endWrite(offset: number, length: number): void {
-    const [first, last] = this.extentsOf(offset, length);
+    this.checkRange(offset, length);
+    if (length === 0) return;
+    const first = Math.floor(offset / this.extentSize);
+    const last = Math.floor((offset + length - 1) / this.extentSize);
     for (let e = first; e <= last; e++) {
       const st = this.hot.get(e);
       if (!st || st.inflight === 0) throw new Error(`endWrite for extent ${e} without a matching beginWrite`);
@@ -252,10 +258,14 @@ export class ActivityLog {
 
   // --- Internals ----------------------------------------------------------
 
-  private extentsOf(offset: number, length: number): [number, number] {
+  private checkRange(offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`range ${offset}+${length} outside the volume (0..${this.size})`);
     }
+  }
+
+  private extentsOf(offset: number, length: number): [number, number] {
+    this.checkRange(offset, length);
     if (length === 0) return [0, -1];
     return [Math.floor(offset / this.extentSize), Math.floor((offset + length - 1) / this.extentSize)];
   }

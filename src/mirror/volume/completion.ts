@@ -24,13 +24,19 @@ export interface Releasable {
   endWrite(offset: number, length: number): void;
 }
 
-interface Done {
-  readonly offset: number;
-  readonly length: number;
+/**
+ * Completed writes waiting for an fdatasync: offsets and lengths in two
+ * number arrays, not an object per write (they live ~delayMs, long enough
+ * to be promoted out of the young generation at every write).
+ */
+export interface CompletedWrites {
+  readonly offsets: readonly number[];
+  readonly lengths: readonly number[];
 }
 
 export class WriteCompletion {
-  private queue: Done[] = [];
+  private offsets: number[] = [];
+  private lengths: number[] = [];
   private timer: NodeJS.Timeout | null = null;
   private failure: unknown = null;
   private flushing: Promise<void> | null = null;
@@ -44,7 +50,7 @@ export class WriteCompletion {
 
   /** Completed writes waiting for an fdatasync. */
   get pending(): number {
-    return this.queue.length;
+    return this.offsets.length;
   }
 
   /** The write over the range finished everywhere; `durable` when it was FUA. */
@@ -53,7 +59,8 @@ export class WriteCompletion {
       this.log.endWrite(offset, length);
       return;
     }
-    this.queue.push({ offset, length });
+    this.offsets.push(offset);
+    this.lengths.push(length);
     if (!this.timer && this.failure === null) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -63,26 +70,27 @@ export class WriteCompletion {
   }
 
   /** Takes the writes completed so far; release them with afterFlush once a flush that started after this call succeeded. */
-  beforeFlush(): readonly Done[] {
-    const taken = this.queue;
-    this.queue = [];
+  beforeFlush(): CompletedWrites {
+    const taken = { offsets: this.offsets, lengths: this.lengths };
+    this.offsets = [];
+    this.lengths = [];
     return taken;
   }
 
   /** A flush succeeded (true) or failed: releases `taken`, or keeps them hot for good. */
-  afterFlush(taken: readonly Done[], ok: boolean, err?: unknown): void {
+  afterFlush(taken: CompletedWrites, ok: boolean, err?: unknown): void {
     if (!ok) {
       this.fail(err);
       return;
     }
     if (this.failure !== null) return;
-    for (const d of taken) this.log.endWrite(d.offset, d.length);
+    for (let i = 0; i < taken.offsets.length; i++) this.log.endWrite(taken.offsets[i]!, taken.lengths[i]!);
   }
 
   /** fdatasyncs the store and releases what completed before; one at a time. */
   async flushNow(): Promise<void> {
     while (this.flushing) await this.flushing.catch(() => undefined);
-    if (this.queue.length === 0 || this.failure !== null) return;
+    if (this.offsets.length === 0 || this.failure !== null) return;
     const taken = this.beforeFlush();
     this.flushing = this.store.flush().then(
       () => this.afterFlush(taken, true),
