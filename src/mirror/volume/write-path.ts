@@ -118,9 +118,17 @@ export class MirroredBackingStore implements BackingStore {
   /** The degradeAfterMs deadline of each write and flush sent to the peer, on one timer. */
   private readonly deadlines: DeadlineQueue;
 
+  /** What each ReplicatedWrite uses of this store (one object, not one per write). */
+  private readonly jobs: JobContext;
+
   constructor(private readonly host: WriteHost) {
     this.description = `mirror:${host.volumeId}(${host.local.description})`;
     this.deadlines = new DeadlineQueue(host.degradeAfterMs);
+    this.jobs = {
+      host,
+      deadlines: this.deadlines,
+      conclude: (op, started, local, outcome) => this.conclude(op, started, local, true, outcome),
+    };
   }
 
   get sizeBytes(): number {
@@ -283,10 +291,10 @@ export class MirroredBackingStore implements BackingStore {
   private issue(op: WriteOp, started: number, settled: (() => void) | null = null): Promise<void> {
     const host = this.host;
     const replicate = op.length > 0 && host.replicating();
-    if (replicate) return new Promise<void>((resolve, reject) => this.startReplicated(new ReplicatedWrite(this, op, started, resolve, reject, settled)));
+    if (replicate) return new Promise<void>((resolve, reject) => this.startReplicated(new ReplicatedWrite(this.jobs, op, started, resolve, reject, settled)));
     const local = this.startLocal(op);
     // Not replicated: step 5 once the local write settled; the range is marked dirty (ALONE).
-    const done = (): void => this.complete(op);
+    const done = (): void => completeWrite(this.host, op);
     local.then(done, done);
     const p = this.conclude(op, started, local, false, op.length > 0 ? ALONE : 'ok');
     if (settled) p.then(settled, settled);
@@ -319,34 +327,11 @@ export class MirroredBackingStore implements BackingStore {
     if (unsent !== null) queueMicrotask(() => job.failed(unsent));
   }
 
-  /** Step 5: the write is over on both sides, whichever way. */
-  complete(op: WriteOp): void {
-    try {
-      this.host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua);
-    } catch (err) {
-      this.host.internalError(err);
-    }
-  }
-
-  /** A write both sides took: its latency is counted. */
-  succeeded(started: number): void {
-    this.host.noteWriteLatency(performance.now() - started);
-  }
-
-  /** The degradeAfterMs deadline of a request to the peer. */
-  deadline(fire: () => void): Deadline {
-    return this.deadlines.add(fire);
-  }
-
-  cancelDeadline(d: Deadline): void {
-    this.deadlines.cancel(d);
-  }
-
   /**
    * The rest of step 4 when the peer did not take the write, or it was not
    * sent (ALONE), or the local write failed.
    */
-  async conclude(op: WriteOp, started: number, local: Promise<void>, replicate: boolean, outcome: Outcome | typeof ALONE): Promise<void> {
+  private async conclude(op: WriteOp, started: number, local: Promise<void>, replicate: boolean, outcome: Outcome | typeof ALONE): Promise<void> {
     const host = this.host;
     let markError: unknown = null;
     let marked = false;
@@ -422,6 +407,24 @@ export class MirroredBackingStore implements BackingStore {
   }
 }
 
+/** Step 5: the write is over on both sides, whichever way. */
+function completeWrite(host: WriteHost, op: WriteOp): void {
+  try {
+    host.completion.complete(op.offset, op.length, op.kind === 'write' && op.fua);
+  } catch (err) {
+    host.internalError(err);
+  }
+}
+
+/** What a ReplicatedWrite uses of its store. */
+interface JobContext {
+  readonly host: WriteHost;
+  /** The degradeAfterMs deadlines of the writes sent to the peer. */
+  readonly deadlines: DeadlineQueue;
+  /** The store's conclude() for a replicated write. */
+  conclude(op: WriteOp, started: number, local: Promise<void>, outcome: Outcome): Promise<void>;
+}
+
 const PENDING = 0;
 const DONE = 1;
 const FAILED = 2;
@@ -446,14 +449,14 @@ class ReplicatedWrite implements ReplySink {
   private readonly timer: Deadline;
 
   constructor(
-    private readonly store: MirroredBackingStore,
+    private readonly ctx: JobContext,
     readonly op: WriteOp,
     private readonly started: number,
     private readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
     private readonly settled: (() => void) | null,
   ) {
-    this.timer = store.deadline(this.onTimeout);
+    this.timer = ctx.deadlines.add(this.onTimeout);
   }
 
   /** The local write, started after the message to the peer. */
@@ -498,7 +501,7 @@ class ReplicatedWrite implements ReplySink {
   };
 
   private remoteSettled(outcome: Outcome): void {
-    this.store.cancelDeadline(this.timer);
+    this.ctx.deadlines.cancel(this.timer);
     this.sideSettled();
     if (this.outcome === null) {
       this.outcome = outcome;
@@ -507,7 +510,7 @@ class ReplicatedWrite implements ReplySink {
   }
 
   private sideSettled(): void {
-    if (--this.unsettled === 0) this.store.complete(this.op);
+    if (--this.unsettled === 0) completeWrite(this.ctx.host, this.op);
   }
 
   /** Acknowledges once the peer's outcome and the local write allow. */
@@ -516,13 +519,13 @@ class ReplicatedWrite implements ReplySink {
     if (this.outcome === 'ok' && this.localState === PENDING) return;
     this.finished = true;
     if (this.outcome === 'ok' && this.localState === DONE) {
-      this.store.succeeded(this.started);
+      this.ctx.host.noteWriteLatency(performance.now() - this.started);
       this.settled?.();
       this.resolve();
       return;
     }
     // The peer failed or did not answer in time, or the local write failed.
-    this.store.conclude(this.op, this.started, this.local!, true, this.outcome).then(
+    this.ctx.conclude(this.op, this.started, this.local!, this.outcome).then(
       () => {
         this.settled?.();
         this.resolve();
