@@ -213,6 +213,9 @@ type EncodedReply = Buffer[];
 
 const bySeq = (a: Outgoing, b: Outgoing): number => a.seq - b.seq;
 
+/** A seq, replyTo or ackFloor the channel can key on. */
+const isSeqNumber = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
 const ERRNO_NAME = /^E[A-Z0-9_]{1,31}$/;
 
 /** Turns a reply that is Ack{ok: false} into a RemoteError; returns the reply otherwise. */
@@ -721,6 +724,12 @@ export class PeerChannel extends EventEmitter<PeerChannelEvents> {
   private onFrame(conn: LinkConnection, frame: DecodedFrame): void {
     if (this.currentState === ChannelState.CLOSED) return;
     const env = frame.envelope;
+    if (!isSeqNumber(env.seq) || !isSeqNumber(env.replyTo) || !isSeqNumber(env.ackFloor)) {
+      // protobufjs turns a uint64 beyond 2^53 into an inexact number; no release of ours sends one.
+      this.counters.unknownBodies++;
+      this.log.warn({ seq: env.seq, replyTo: env.replyTo, ackFloor: env.ackFloor }, 'frame with a sequence number beyond 2^53 ignored');
+      return;
+    }
     if (env.ackFloor > 0) this.replay.advanceFloor(env.ackFloor);
     if (env.replyTo > 0) this.onReply(env, frame);
     else if (env.expectsReply) this.onRequest(conn, env, frame);

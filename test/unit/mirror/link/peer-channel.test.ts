@@ -433,6 +433,25 @@ describe('PeerChannel against a hand-written peer', () => {
     expect(a.link(0).isUp).toBe(true);
   });
 
+  it('ignores a frame whose seq is beyond 2^53 (not a key it can use) and keeps serving the link', async () => {
+    const { a, addr } = await acceptorAlone();
+    const peer = track(await RawPeer.dial(addr));
+    let calls = 0;
+    a.handle('flush', () => {
+      calls++;
+      return { ack: { ok: true, message: `call ${calls}` } };
+    });
+    await waitFor(() => a.state === 'up', 2_000, 'the channel up');
+    peer.write(encodeFrame({ seq: 2 ** 60, expectsReply: true, ackFloor: 1, flush: { volumeId: 'v' } }));
+    peer.write(encodeFrame({ seq: 3, expectsReply: true, ackFloor: 2 ** 62, flush: { volumeId: 'v' } }));
+    peer.write(encodeFrame({ seq: 4, expectsReply: true, ackFloor: 4, flush: { volumeId: 'v' } }));
+    const reply = await peer.take((f) => f.envelope.replyTo === 4);
+    expect(reply.envelope).toMatchObject({ body: 'ack', ack: { ok: true, message: 'call 1' } });
+    expect(calls).toBe(1);
+    expect(a.stats().unknownBodies).toBe(2);
+    expect(peer.isClosed).toBe(false);
+  });
+
   it('applies a request sent twice with one seq once, answering the copy with the same reply', async () => {
     const { a, addr } = await acceptorAlone();
     const peer = track(await RawPeer.dial(addr));
