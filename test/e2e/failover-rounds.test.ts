@@ -67,12 +67,13 @@ const rgA = () => lab().lab.resourceGroups.find((g) => g.name === 'rg-a')!;
 /** Writes the next block until acknowledged; resolves with the acknowledgement time. */
 async function writeNext(): Promise<number> {
   const seq = nextBlock++;
-  const at = await writer!.write(seq);
+  const at = await writer!.write(seq).catch(async (err: Error) => {
+    // The lab (and its logs) is gone after the run: the failure carries the nodes' last lines.
+    throw new Error(`${err.message}${await lab().logTails(60)}`);
+  });
   acked.add(seq);
   return at;
 }
-
-/** The last lines of both nodes' logs, for failure messages. */
 
 async function verifyThroughInitiator(when: string): Promise<void> {
   const image = await readBack(lab().client(), rgA().targets[0]!.url, nextBlock, work).catch(async (err: Error) => {
@@ -180,6 +181,9 @@ describe('twinsan lab: failover rounds', () => {
       const loggedIn = until(`round ${r}: a fresh login through rg-a's alias`, 60_000, async () => (await lab().client().exec('iscsi-inq', [rgA().targets[0]!.url], { allowFailure: true, timeoutMs: 10_000 })).code === 0).then(
         () => performance.now(),
       );
+      // Handled here too, so a failed write below does not leave them as unhandled rejections.
+      served.catch(() => undefined);
+      loggedIn.catch(() => undefined);
       await writing;
       const servedAt = await served;
       const loginAt = await loggedIn;
